@@ -1,0 +1,89 @@
+"""Fetch every logged-in provider at once, each within its own time limit.
+
+One provider failing never hides the others: it becomes a result with an error. Results
+are yielded as each provider finishes, so frontends can show partial lists. Nothing here
+knows about caching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+import httpx
+
+from .domain import Model
+from .errors import ProviderError
+from .providers.fetch import MAX_BODY_BYTES, fetch_models
+from .providers.registry import ProviderAccess
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """One provider's outcome: its models, or the error that stopped it."""
+
+    access: ProviderAccess
+    models: tuple[Model, ...] | None
+    error: ProviderError | None
+    elapsed: float
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+async def fetch_one(
+    client: httpx.AsyncClient, access: ProviderAccess, *, timeout: float,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> FetchResult | None:
+    """One provider within `timeout` seconds, all pages counted.
+
+    Returns None for a keyless local provider found at its default root that is not running:
+    Ollama not running is not an error.
+    """
+    started = time.monotonic()
+    try:
+        models = await asyncio.wait_for(
+            fetch_models(client, access, max_body_bytes=max_body_bytes), timeout
+        )
+    except TimeoutError:
+        error = ProviderError(access.id, "timeout", f"no complete answer within {timeout:g} s")
+    except ProviderError as exc:
+        if exc.kind == "unreachable" and access.spec.keyless and not access.root_explicit:
+            return None
+        error = exc
+    else:
+        return FetchResult(access, tuple(models), None, time.monotonic() - started)
+    return FetchResult(access, None, error, time.monotonic() - started)
+
+
+async def fetch_each(
+    client: httpx.AsyncClient, accesses: Sequence[ProviderAccess], *, timeout: float,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> AsyncIterator[FetchResult]:
+    """Fetch all `accesses` concurrently and yield each result as soon as it is in."""
+    tasks = [
+        asyncio.ensure_future(fetch_one(client, a, timeout=timeout, max_body_bytes=max_body_bytes))
+        for a in accesses
+    ]
+    try:
+        for next_done in asyncio.as_completed(tasks):
+            result = await next_done
+            if result is not None:
+                yield result
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+async def fetch_all(
+    client: httpx.AsyncClient, accesses: Sequence[ProviderAccess], *, timeout: float,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> list[FetchResult]:
+    """Every provider's result, in the order the providers were given."""
+    order = {access.id: i for i, access in enumerate(accesses)}
+    results = [r async for r in fetch_each(
+        client, accesses, timeout=timeout, max_body_bytes=max_body_bytes)]
+    return sorted(results, key=lambda r: order[r.access.id])

@@ -1,0 +1,112 @@
+"""The credential store: keys saved by `forge-ipy login`, in a 0600 file in the config folder.
+
+Keys never leave this module except towards the provider's own origin: nothing here logs,
+prints or reprs one. Standard library only (shell completion imports it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from pathlib import Path
+
+from .errors import CredentialError
+from .settings import config_dir
+
+STORE_NAME = "credentials.json"
+SALT_NAME = "fingerprint.salt"
+
+_store_memo: dict[Path, tuple[float, dict[str, str]]] = {}
+
+
+def store_path() -> Path:
+    return config_dir() / STORE_NAME
+
+
+def load_store() -> dict[str, str]:
+    """Saved keys by provider id; re-read only when the file changes."""
+    path = store_path()
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return {}
+    memo = _store_memo.get(path)
+    if memo and memo[0] == mtime:
+        return memo[1]
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise CredentialError(
+            f"the credential store {path} is unreadable; remove it and run `forge-ipy login`"
+        ) from None
+    keys = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str) and v}
+    _store_memo[path] = (mtime, keys)
+    return keys
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically, readable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def save_key(provider_id: str, key: str) -> None:
+    keys = dict(load_store())
+    keys[provider_id] = key.strip()
+    _write_private(store_path(), json.dumps(keys, indent=2, sort_keys=True))
+
+
+def delete_key(provider_id: str) -> bool:
+    """Forget a saved key; True when there was one."""
+    keys = dict(load_store())
+    if keys.pop(provider_id, None) is None:
+        return False
+    _write_private(store_path(), json.dumps(keys, indent=2, sort_keys=True))
+    return True
+
+
+def _salt() -> bytes:
+    path = config_dir() / SALT_NAME
+    with contextlib.suppress(OSError):
+        salt = path.read_bytes()
+        if len(salt) >= 16:
+            return salt
+    salt = secrets.token_bytes(32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its salt
+        return path.read_bytes()
+    except OSError:
+        return salt  # read-only config folder: fingerprints last for this process only
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(salt)
+    return salt
+
+
+_fingerprints: dict[tuple[Path, str | None, str], str] = {}
+
+
+def fingerprint(key: str | None, root: str) -> str:
+    """A salted HMAC of credential and API root: equal for equal inputs, useless to an attacker."""
+    memo_key = (config_dir(), key, root)
+    found = _fingerprints.get(memo_key)
+    if found is None:
+        message = f"{key or ''}\0{root}".encode()
+        found = hmac.new(_salt(), message, hashlib.sha256).hexdigest()[:32]
+        _fingerprints[memo_key] = found
+    return found
+
+
+def forget_fingerprints() -> None:
+    """Drop memoised fingerprints (tests that swap the config folder call this)."""
+    _fingerprints.clear()

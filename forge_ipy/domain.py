@@ -1,0 +1,79 @@
+"""The data forge-ipy passes between layers: models, provider states, the selection.
+
+Data only: no I/O, and nothing of ours is imported here. A `Model` carries its
+`provider_id` from the moment a wire module parses it, so nothing downstream guesses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+ErrorKind = Literal["auth", "timeout", "unreachable", "http", "bad_response", "too_large"]
+ERROR_KINDS: tuple[str, ...] = ErrorKind.__args__
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Model(_Frozen):
+    """One model offered by one provider. Prices are USD per million tokens."""
+
+    provider_id: str
+    id: str
+    name: str = ""
+    context_length: int | None = None
+    max_output_tokens: int | None = None
+    tools: bool | None = None
+    input_price: float | None = None
+    output_price: float | None = None
+    input_modalities: tuple[str, ...] = ()
+    created: int | None = None
+
+    @property
+    def full_name(self) -> str:
+        """`provider/model`: split at the first `/`, since OpenRouter ids contain `/`."""
+        return f"{self.provider_id}/{self.id}"
+
+
+class ProviderStatus(_Frozen):
+    """How one provider's list was obtained this time, or why it was not."""
+
+    id: str
+    name: str
+    ok: bool
+    model_count: int = 0
+    from_cache: bool = False
+    stale: bool = False
+    age_seconds: float | None = None
+    error_kind: ErrorKind | None = None
+    error: str | None = None
+
+
+class Selection(_Frozen):
+    """The active provider and model."""
+
+    provider_id: str
+    model: str
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.provider_id}/{self.model}"
+
+
+def model_sort_key(model: Model) -> tuple[str, str]:
+    """The one ordering of models everywhere: provider, then model id."""
+    return (model.provider_id, model.id.lower())
+
+
+def sort_models(models: Iterable[Model]) -> tuple[Model, ...]:
+    return tuple(sorted(models, key=model_sort_key))
+
+
+def split_full_name(name: str) -> tuple[str | None, str]:
+    """Split `provider/model` at the first `/`; a bare name has no provider part."""
+    provider, sep, model = name.partition("/")
+    return (provider, model) if sep else (None, name)

@@ -1,0 +1,42 @@
+"""One root error and a small tree under it.
+
+    ForgeError                 anything forge-ipy raises on purpose
+    ├── SettingError           a bad setting value (names the setting and the allowed values)
+    ├── CredentialError        the credential store cannot be read or written
+    ├── ProviderError          one provider failed; carries provider_id and error_kind
+    ├── CacheError             the cache file cannot be used
+    └── SelectionError         an unknown, ambiguous or unavailable model name
+
+Messages are one line and end with what to do.
+"""
+
+from __future__ import annotations
+
+
+class ForgeError(Exception):
+    """Base of every error forge-ipy raises on purpose."""
+
+
+class SettingError(ForgeError, ValueError):
+    pass
+
+
+class CredentialError(ForgeError):
+    pass
+
+
+class ProviderError(ForgeError):
+    def __init__(self, provider_id: str, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.provider_id = provider_id
+        self.kind = kind
+
+
+class CacheError(ForgeError):
+    pass
+
+
+class SelectionError(ForgeError):
+    def __init__(self, message: str, matches: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.matches = matches

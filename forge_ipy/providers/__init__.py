@@ -1,0 +1,1 @@
+"""Providers: the registry (which exist, where, with which key) and one module per wire shape."""

@@ -1,0 +1,140 @@
+"""Fetch one provider's whole model list: every page, no redirects, a body size cap.
+
+This is the one place where httpx's errors become `ProviderError`s with an `error_kind`.
+Credentials go only to the provider's own root: redirects are never followed, and each
+next page is a path and query under the same root.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from types import ModuleType
+from typing import Any
+
+import httpx
+
+from ..domain import Model
+from ..errors import ProviderError
+from .registry import ProviderAccess
+from .wire import BadShape, PageRequest
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+MAX_PAGES = 500
+# Phrases with which providers answer a bad key with HTTP 400 (Gemini, xAI).
+_BAD_KEY_PHRASES = ("api key not valid", "api_key_invalid", "invalid api key",
+                    "incorrect api key", "invalid x-api-key", "invalid authentication")
+
+
+def wire_module(wire: str) -> ModuleType:
+    return importlib.import_module(f"{__package__}.{wire}")
+
+
+async def fetch_models(
+    client: httpx.AsyncClient, access: ProviderAccess, *, max_body_bytes: int = MAX_BODY_BYTES
+) -> list[Model]:
+    """Every model `access` offers, following every page; raises ProviderError."""
+    wire = wire_module(access.spec.wire)
+    headers = wire.headers(access.key)
+    request: PageRequest | None = wire.first_page()
+    models: list[Model] = []
+    seen: set[tuple] = set()
+    while request is not None:
+        marker = (request.path, tuple(sorted(request.params.items())))
+        if marker in seen or len(seen) >= MAX_PAGES:
+            raise _error(access, "bad_response", "pagination does not end")
+        seen.add(marker)
+        payload = await _get_json(client, access, request, headers, max_body_bytes)
+        try:
+            page = wire.parse_page(access.id, payload, request)
+        except (BadShape, KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise _error(access, "bad_response", f"unexpected response shape: {exc}") from None
+        models.extend(page.models)
+        request = page.next
+    return models
+
+
+async def _get_json(
+    client: httpx.AsyncClient, access: ProviderAccess, request: PageRequest,
+    headers: dict[str, str], max_body_bytes: int,
+) -> Any:
+    url = access.root + request.path
+    try:
+        async with client.stream("GET", url, params=request.params, headers=headers) as response:
+            body = await _read_capped(response, access, max_body_bytes)
+    except httpx.TimeoutException:
+        raise _error(access, "timeout", f"no answer from {_origin(access)}") from None
+    except httpx.TransportError as exc:
+        reason = type(exc).__name__ if not str(exc) else _scrub(str(exc), access)
+        raise _error(access, "unreachable", f"cannot reach {_origin(access)}: {reason}") from None
+    _check_status(response, body, access)
+    try:
+        return json.loads(body)
+    except ValueError:
+        kind = response.headers.get("content-type", "unknown type").split(";")[0]
+        raise _error(access, "bad_response", f"answer is not JSON ({kind})") from None
+
+
+async def _read_capped(
+    response: httpx.Response, access: ProviderAccess, max_body_bytes: int
+) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_body_bytes:
+        raise _error(access, "too_large", f"answer of {declared} bytes is over the cap")
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_body_bytes:
+            raise _error(access, "too_large", f"answer is over the {max_body_bytes}-byte cap")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_status(response: httpx.Response, body: bytes, access: ProviderAccess) -> None:
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    detail = _error_detail(body, access)
+    if status in (401, 403) or (status == 400 and _says_bad_key(body)):
+        hint = f"check the key ({access.key_source or 'none set'})"
+        raise _error(access, "auth", f"HTTP {status}: {detail or 'key refused'}; {hint}")
+    if 300 <= status < 400:
+        target = response.headers.get("location", "elsewhere")
+        raise _error(access, "http", f"HTTP {status} redirect to {_scrub(target, access)} "
+                     "not followed; set the API root to the final address")
+    raise _error(access, "http", f"HTTP {status}" + (f": {detail}" if detail else ""))
+
+
+def _says_bad_key(body: bytes) -> bool:
+    text = body[:4096].decode("utf-8", "replace").lower()
+    return any(phrase in text for phrase in _BAD_KEY_PHRASES)
+
+
+def _error_detail(body: bytes, access: ProviderAccess) -> str:
+    """The provider's own error message, if it gave one in JSON, on one short line."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ""
+    error = data.get("error") if isinstance(data, dict) else None
+    message = error.get("message") if isinstance(error, dict) else error
+    if not isinstance(message, str) and isinstance(data, dict):
+        message = data.get("message") or data.get("detail")
+    if not isinstance(message, str):
+        return ""
+    return _scrub(" ".join(message.split()), access)[:200]
+
+
+def _scrub(text: str, access: ProviderAccess) -> str:
+    """Remove the key from text a server sent back (some echo part of it)."""
+    if access.key:
+        text = text.replace(access.key, "***")
+    return text
+
+
+def _origin(access: ProviderAccess) -> str:
+    return httpx.URL(access.root).host or access.root
+
+
+def _error(access: ProviderAccess, kind: str, message: str) -> ProviderError:
+    return ProviderError(access.id, kind, message)

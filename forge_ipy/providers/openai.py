@@ -1,0 +1,47 @@
+"""The OpenAI `/models` shape, shared by DeepSeek, xAI, Fireworks, Cerebras and custom endpoints.
+
+Groq adds `context_window`, Mistral `max_context_length` and `capabilities`; both are read
+here since they only add fields to the same shape. Pages follow `has_more` + `after` when a
+server offers them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..domain import Model
+from .wire import Page, PageRequest, as_int, bearer, expect_list
+
+headers = bearer
+
+
+def first_page() -> PageRequest:
+    return PageRequest("/models")
+
+
+def to_model(provider_id: str, item: dict[str, Any]) -> Model:
+    capabilities = item.get("capabilities") if isinstance(item.get("capabilities"), dict) else {}
+    tools = capabilities.get("function_calling")
+    modalities = ["text"] + (["image"] if capabilities.get("vision") else [])
+    return Model(
+        provider_id=provider_id,
+        id=item["id"],
+        name=str(item.get("name") or item["id"]),
+        context_length=as_int(
+            item.get("context_window") or item.get("max_context_length")
+            or item.get("context_length")
+        ),
+        max_output_tokens=as_int(item.get("max_completion_tokens") or item.get("max_tokens")),
+        tools=tools if isinstance(tools, bool) else None,
+        input_modalities=tuple(modalities) if capabilities else (),
+        created=as_int(item.get("created")),
+    )
+
+
+def parse_page(provider_id: str, payload: Any, request: PageRequest) -> Page:
+    items = expect_list(payload, "data")
+    models = [to_model(provider_id, item) for item in items]
+    if payload.get("has_more") and items:
+        after = payload.get("last_id") or items[-1]["id"]
+        return Page(models, PageRequest(request.path, {**request.params, "after": str(after)}))
+    return Page(models)

@@ -1,0 +1,39 @@
+"""OpenRouter `/models`: context, per-token pricing, modalities, `supported_parameters`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..domain import Model
+from .wire import Page, PageRequest, as_int, as_price, bearer, expect_list
+
+headers = bearer
+
+
+def first_page() -> PageRequest:
+    return PageRequest("/models")
+
+
+def to_model(provider_id: str, item: dict[str, Any]) -> Model:
+    pricing = item.get("pricing") if isinstance(item.get("pricing"), dict) else {}
+    top = item.get("top_provider") if isinstance(item.get("top_provider"), dict) else {}
+    arch = item.get("architecture") if isinstance(item.get("architecture"), dict) else {}
+    params = item.get("supported_parameters")
+    modalities = arch.get("input_modalities")
+    return Model(
+        provider_id=provider_id,
+        id=item["id"],
+        name=str(item.get("name") or item["id"]),
+        context_length=as_int(item.get("context_length") or top.get("context_length")),
+        max_output_tokens=as_int(top.get("max_completion_tokens")),
+        tools=("tools" in params) if isinstance(params, list) else None,
+        input_price=as_price(pricing.get("prompt"), per_token=True),
+        output_price=as_price(pricing.get("completion"), per_token=True),
+        input_modalities=tuple(m for m in modalities if isinstance(m, str))
+        if isinstance(modalities, list) else (),
+        created=as_int(item.get("created")),
+    )
+
+
+def parse_page(provider_id: str, payload: Any, request: PageRequest) -> Page:
+    return Page([to_model(provider_id, item) for item in expect_list(payload, "data")])

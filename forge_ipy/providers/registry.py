@@ -1,0 +1,168 @@
+"""The provider table of DESIGN.md, custom endpoints from `config.toml`, and who is logged in.
+
+Built-in providers and custom ones are rows of the same table. Standard library only, so
+shell completion can tell which cache entries are still valid without importing httpx.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from ..credentials import fingerprint, load_store
+from ..errors import SettingError
+from ..settings import load_config
+
+# Groq and Mistral speak the OpenAI shape with extra fields, which the openai module reads.
+WIRES = ("openai", "anthropic", "gemini", "openrouter", "together", "ollama")
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """One row of the provider table."""
+
+    id: str
+    name: str
+    wire: str
+    default_root: str
+    key_envs: tuple[str, ...] = ()
+    # SDK variables naming the API root, each with the suffix that makes it ours (e.g. `/v1`).
+    sdk_root_envs: tuple[tuple[str, str], ...] = ()
+    keyless: bool = False
+
+
+BUILTINS: tuple[ProviderSpec, ...] = (
+    ProviderSpec("openai", "OpenAI", "openai", "https://api.openai.com/v1",
+                 ("OPENAI_API_KEY",), (("OPENAI_BASE_URL", ""),)),
+    ProviderSpec("anthropic", "Anthropic", "anthropic", "https://api.anthropic.com/v1",
+                 ("ANTHROPIC_API_KEY",), (("ANTHROPIC_BASE_URL", "/v1"),)),
+    ProviderSpec("gemini", "Google Gemini", "gemini",
+                 "https://generativelanguage.googleapis.com/v1beta",
+                 ("GEMINI_API_KEY", "GOOGLE_API_KEY")),
+    ProviderSpec("openrouter", "OpenRouter", "openrouter", "https://openrouter.ai/api/v1",
+                 ("OPENROUTER_API_KEY",)),
+    ProviderSpec("groq", "Groq", "openai", "https://api.groq.com/openai/v1", ("GROQ_API_KEY",)),
+    ProviderSpec("mistral", "Mistral", "openai", "https://api.mistral.ai/v1",
+                 ("MISTRAL_API_KEY",)),
+    ProviderSpec("deepseek", "DeepSeek", "openai", "https://api.deepseek.com/v1",
+                 ("DEEPSEEK_API_KEY",)),
+    ProviderSpec("xai", "xAI", "openai", "https://api.x.ai/v1", ("XAI_API_KEY",)),
+    ProviderSpec("together", "Together AI", "together", "https://api.together.xyz/v1",
+                 ("TOGETHER_API_KEY",)),
+    ProviderSpec("fireworks", "Fireworks AI", "openai", "https://api.fireworks.ai/inference/v1",
+                 ("FIREWORKS_API_KEY",)),
+    ProviderSpec("cerebras", "Cerebras", "openai", "https://api.cerebras.ai/v1",
+                 ("CEREBRAS_API_KEY",)),
+    ProviderSpec("ollama", "Ollama", "ollama", "http://localhost:11434", (),
+                 (("OLLAMA_HOST", ""),), keyless=True),
+)
+
+
+@dataclass(frozen=True)
+class ProviderAccess:
+    """A provider resolved for this moment: its API root and key, and where they came from.
+
+    The key is excluded from repr and equality so it never shows in logs or tracebacks.
+    """
+
+    spec: ProviderSpec
+    root: str
+    root_explicit: bool
+    key_source: str | None
+    key: str | None = field(default=None, repr=False, compare=False)
+    fingerprint: str = ""
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def _custom_specs(config: dict) -> list[ProviderSpec]:
+    specs = []
+    for pid, table in (config.get("providers") or {}).items():
+        if not isinstance(table, dict):
+            raise SettingError(f"[providers.{pid}] in config.toml must be a table")
+        kind = str(table.get("kind", "openai"))
+        if kind not in WIRES:
+            raise SettingError(
+                f"[providers.{pid}] kind = {kind!r} is unknown; use one of: {', '.join(WIRES)}"
+            )
+        base_url = table.get("base_url")
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise SettingError(f"[providers.{pid}] needs base_url = \"http(s)://host/v1\"")
+        key_env = table.get("api_key_env")
+        specs.append(ProviderSpec(
+            id=str(pid), name=str(table.get("name", pid)), wire=kind,
+            default_root=base_url.rstrip("/"),
+            key_envs=(key_env,) if key_env else (),
+            keyless=not key_env,
+        ))
+    return specs
+
+
+def all_specs() -> dict[str, ProviderSpec]:
+    """Every known provider by id: built-ins, then custom endpoints (which may replace one)."""
+    specs = {spec.id: spec for spec in BUILTINS}
+    specs.update((spec.id, spec) for spec in _custom_specs(load_config()))
+    return specs
+
+
+def _root(spec: ProviderSpec, config_root: object) -> tuple[str, bool]:
+    forge = os.environ.get(f"FORGE_{spec.id.upper().replace('-', '_')}_BASE_URL")
+    if forge:
+        return _normalise_root(forge), True
+    for var, suffix in spec.sdk_root_envs:
+        value = os.environ.get(var)
+        if value:
+            root = _normalise_root(value)
+            return (root if root.endswith(suffix) else root + suffix), True
+    if isinstance(config_root, str) and config_root:
+        return _normalise_root(config_root), True
+    is_custom = spec not in BUILTINS
+    return spec.default_root, is_custom
+
+
+def _normalise_root(value: str) -> str:
+    value = value.strip().rstrip("/")
+    return value if "://" in value else f"http://{value}"  # OLLAMA_HOST may be host:port
+
+
+def _key(spec: ProviderSpec, store: dict[str, str]) -> tuple[str | None, str | None]:
+    for var in spec.key_envs:
+        value = os.environ.get(var, "").strip()
+        if value:
+            return value, f"env:{var}"
+    if spec.id in store:
+        return store[spec.id], "store"
+    return None, None
+
+
+def resolve(spec: ProviderSpec) -> ProviderAccess:
+    """Where `spec` is reached now and with which key (None when there is none)."""
+    config_root = ((load_config().get("providers") or {}).get(spec.id) or {}).get("base_url")
+    root, explicit = _root(spec, config_root)
+    key, source = _key(spec, load_store())
+    return ProviderAccess(spec, root, explicit, source, key, fingerprint(key, root))
+
+
+def is_logged_in(access: ProviderAccess) -> bool:
+    """A key was found, or the provider is keyless (Ollama is probed by the aggregator)."""
+    return access.key is not None or access.spec.keyless
+
+
+def logged_in(only: tuple[str, ...] | None = None) -> list[ProviderAccess]:
+    """The providers to ask for models, in table order, limited to `only` when given."""
+    specs = all_specs()
+    if only:
+        unknown = [pid for pid in only if pid not in specs]
+        if unknown:
+            raise SettingError(
+                f"unknown provider {', '.join(unknown)}; known: {', '.join(specs)}"
+            )
+        specs = {pid: specs[pid] for pid in only}
+    accesses = (resolve(spec) for spec in specs.values())
+    return [access for access in accesses if is_logged_in(access)]

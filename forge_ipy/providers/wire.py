@@ -1,0 +1,76 @@
+"""What every wire module offers, and the helpers they share.
+
+A wire module knows one API shape: the headers that carry the key, the first page to ask
+for, and how to turn a page's JSON into `Model`s plus the next page (or None).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..domain import Model
+
+
+class BadShape(ValueError):
+    """The body is JSON, but not in the provider's shape."""
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    path: str
+    params: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Page:
+    models: list[Model]
+    next: PageRequest | None = None
+
+
+class Wire(Protocol):
+    def headers(self, key: str | None) -> dict[str, str]: ...
+
+    def first_page(self) -> PageRequest: ...
+
+    def parse_page(self, provider_id: str, payload: Any, request: PageRequest) -> Page: ...
+
+
+def expect_list(payload: Any, key: str | None) -> list[dict[str, Any]]:
+    """`payload[key]` (or `payload` itself when key is None) as a list of objects."""
+    items = payload.get(key) if key is not None and isinstance(payload, dict) else payload
+    if key is not None and not isinstance(payload, dict):
+        raise BadShape(f"expected a JSON object with {key!r}")
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise BadShape(f"expected a list of models{f' in {key!r}' if key else ''}")
+    for item in items:
+        if not isinstance(item.get("id", item.get("name")), str):
+            raise BadShape("a model has no string id")
+    return items
+
+
+def as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def as_price(value: Any, per_token: bool = False) -> float | None:
+    """A price as USD per million tokens; `per_token` prices are scaled up."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if number < 0:  # OpenRouter marks "varies" with -1
+        return None
+    return round(number * 1_000_000, 6) if per_token else number
+
+
+def bearer(key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"} if key else {}

@@ -1,0 +1,128 @@
+"""Where things live and what the user set.
+
+Resolution order for every setting: explicit argument > `%config ForgeMagics.<name>` >
+environment > `config.toml` > default. The first two arrive here as `overrides`.
+Standard library only: shell completion imports this module and must stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import SettingError
+
+APP_NAME = "forge-ipy"
+STRATEGIES = ("aggressive", "moderate", "fresh")
+REFRESH_MODES = ("background", "block")
+
+
+def config_dir() -> Path:
+    """Folder of `config.toml`, the credential store and `state.json`."""
+    override = os.environ.get("FORGE_IPY_CONFIG_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME))
+
+
+def cache_dir() -> Path:
+    """Folder of the shared model cache `models.json`."""
+    override = os.environ.get("FORGE_IPY_CACHE_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_NAME))
+
+
+_config_memo: dict[Path, tuple[float, dict[str, Any]]] = {}
+
+
+def load_config() -> dict[str, Any]:
+    """`config.toml` as a dict ({} when absent), re-read only when the file changes."""
+    path = config_dir() / "config.toml"
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        return {}
+    memo = _config_memo.get(path)
+    if memo and memo[0] == mtime:
+        return memo[1]
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SettingError(f"{path} is not valid TOML ({exc}); fix or remove the file") from None
+    _config_memo[path] = (mtime, data)
+    return data
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_cache_strategy: str = "moderate"
+    model_cache_ttl_seconds: float = 3600.0
+    model_cache_refresh: str = "background"
+    provider_timeout_seconds: float = 10.0
+
+
+SETTING_NAMES = tuple(Settings.__dataclass_fields__)
+_DEFAULTS = Settings()
+
+
+def _env_name(name: str) -> str:
+    return "FORGE_" + name.upper()
+
+
+def _choice(name: str, value: object, allowed: tuple[str, ...], origin: str) -> str:
+    text = str(value).strip().lower()
+    if text not in allowed:
+        raise SettingError(
+            f"{name} = {value!r} ({origin}) is not allowed; use one of: {', '.join(allowed)}"
+        )
+    return text
+
+
+def _positive(name: str, value: object, origin: str) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise SettingError(f"{name} = {value!r} ({origin}) must be a positive number of seconds")
+    return number
+
+
+def validate(name: str, value: object, origin: str = "argument") -> object:
+    """Check one setting's value and return it normalised; raise SettingError otherwise."""
+    if name == "model_cache_strategy":
+        return _choice(name, value, STRATEGIES, origin)
+    if name == "model_cache_refresh":
+        return _choice(name, value, REFRESH_MODES, origin)
+    if name in ("model_cache_ttl_seconds", "provider_timeout_seconds"):
+        return _positive(name, value, origin)
+    raise SettingError(f"unknown setting {name!r}; known settings: {', '.join(SETTING_NAMES)}")
+
+
+def resolve_settings(overrides: Mapping[str, object] | None = None) -> Settings:
+    """The settings in force now. `overrides` holds explicit arguments and `%config` values."""
+    overrides = overrides or {}
+    config = None
+    values: dict[str, object] = {}
+    for name in SETTING_NAMES:
+        if overrides.get(name) is not None:
+            values[name] = validate(name, overrides[name])
+            continue
+        env = os.environ.get(_env_name(name))
+        if env:
+            values[name] = validate(name, env, f"from ${_env_name(name)}")
+            continue
+        if config is None:
+            config = load_config()
+        if name in config:
+            values[name] = validate(name, config[name], "from config.toml")
+    return Settings(**values) if values else _DEFAULTS  # type: ignore[arg-type]

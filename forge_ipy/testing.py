@@ -1,0 +1,466 @@
+"""A loopback HTTP server that speaks every supported provider's wire shape.
+
+For forge-ipy's own tests and benchmarks, for users' tests, and for the offline quickstart::
+
+    from forge_ipy.testing import LoopbackProviders
+
+    with LoopbackProviders.default() as server:   # every built-in provider, sample models
+        os.environ.update(server.env())           # keys and FORGE_<ID>_BASE_URL roots
+        ...
+        server.requests                            # what each provider was asked, and when
+
+Each provider can be given its models, a key it accepts, a latency per page, the page size it
+really returns (whatever the client asks for), and a failure mode (see `FAILURES`).
+`python -m forge_ipy.testing` serves the samples until interrupted and prints the variables.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+# What each built-in provider speaks; custom ids take a `wire` argument.
+WIRES = {
+    "openai": "openai", "deepseek": "openai", "xai": "openai", "fireworks": "openai",
+    "cerebras": "openai", "groq": "groq", "mistral": "mistral", "anthropic": "anthropic",
+    "gemini": "gemini", "openrouter": "openrouter", "together": "together", "ollama": "ollama",
+}
+KEY_VARS = {
+    "openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY",
+    "openrouter": "OPENROUTER_API_KEY", "groq": "GROQ_API_KEY", "mistral": "MISTRAL_API_KEY",
+    "deepseek": "DEEPSEEK_API_KEY", "xai": "XAI_API_KEY", "together": "TOGETHER_API_KEY",
+    "fireworks": "FIREWORKS_API_KEY", "cerebras": "CEREBRAS_API_KEY",
+}
+# status:NNN answers that status with a JSON error; the rest are named for what they send.
+FAILURES = ("status:NNN", "html", "invalid_json", "bad_shape", "huge", "redirect", "hang",
+            "reset")
+
+
+@dataclass
+class FakeModel:
+    """A model as the test means it; the server renders it in each provider's shape."""
+
+    id: str
+    name: str | None = None
+    context_length: int | None = None
+    max_output_tokens: int | None = None
+    tools: bool | None = None
+    input_price: float | None = None  # USD per million tokens
+    output_price: float | None = None
+    chat: bool = True  # False: an embedding model, which Gemini and Together list too
+
+
+@dataclass
+class FakeProvider:
+    provider_id: str
+    wire: str
+    models: list[FakeModel]
+    key: str | None = None
+    latency: float = 0.0
+    page_size: int | None = None
+    failure: str | None = None
+    huge_bytes: int = 40 * 1024 * 1024
+    hang_seconds: float = 30.0
+
+    @property
+    def path_prefix(self) -> str:
+        return f"/{self.provider_id}"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    provider_id: str
+    path: str
+    params: dict[str, str]
+    auth_headers: tuple[str, ...]  # names of key-carrying headers present (never values)
+    started: float
+    ended: float
+
+
+_AUTH_HEADERS = ("authorization", "x-api-key", "x-goog-api-key")
+
+
+def sample_models(provider_id: str, count: int | None = None) -> list[FakeModel]:
+    """A few realistic models for `provider_id`, or `count` synthetic ones for load tests."""
+    if count is not None:
+        return [FakeModel(f"{provider_id}-model-{i:04d}", context_length=8192 * (1 + i % 16),
+                          tools=i % 3 != 0, input_price=0.1 * (i % 7), output_price=0.3 * (i % 7))
+                for i in range(count)]
+    return [FakeModel(**m) for m in _SAMPLES.get(provider_id, _SAMPLES["openai"])]
+
+
+_SAMPLES: dict[str, list[dict[str, Any]]] = {
+    "openai": [dict(id="gpt-4o", context_length=128000, tools=True),
+               dict(id="gpt-4o-mini", context_length=128000, tools=True),
+               dict(id="o3-mini", context_length=200000, tools=True)],
+    "anthropic": [dict(id="claude-sonnet-4-5", name="Claude Sonnet 4.5", context_length=200000,
+                       max_output_tokens=64000),
+                  dict(id="claude-haiku-4-5", name="Claude Haiku 4.5", context_length=200000,
+                       max_output_tokens=64000)],
+    "gemini": [dict(id="gemini-2.5-pro", name="Gemini 2.5 Pro", context_length=1048576,
+                    max_output_tokens=65536),
+               dict(id="gemini-2.5-flash", name="Gemini 2.5 Flash", context_length=1048576,
+                    max_output_tokens=65536),
+               dict(id="text-embedding-004", chat=False)],
+    "openrouter": [dict(id="openai/gpt-4o", name="OpenAI: GPT-4o", context_length=128000,
+                        tools=True, input_price=2.5, output_price=10.0),
+                   dict(id="meta-llama/llama-3.3-70b-instruct", context_length=131072,
+                        tools=False, input_price=0.12, output_price=0.3)],
+    "groq": [dict(id="llama-3.3-70b-versatile", context_length=131072, max_output_tokens=32768)],
+    "mistral": [dict(id="mistral-large-latest", name="Mistral Large", context_length=131072,
+                     tools=True)],
+    "together": [dict(id="meta-llama/Llama-3.3-70B-Instruct-Turbo", context_length=131072,
+                      input_price=0.88, output_price=0.88),
+                 dict(id="BAAI/bge-large-en-v1.5", chat=False)],
+    "ollama": [dict(id="llama3.2:latest"), dict(id="qwen2.5-coder:7b")],
+}
+
+
+class LoopbackProviders:
+    """The server. Use as a context manager, or call `start()` and `stop()`."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.providers: dict[str, FakeProvider] = {}
+        self.requests: list[RecordedRequest] = []
+        self.sink_requests: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server = _make_server(host, self, sink=False)
+        self._sink = _make_server(host, self, sink=True)
+        self._threads: list[threading.Thread] = []
+
+    @classmethod
+    def default(cls, latency: float = 0.0) -> LoopbackProviders:
+        """Every built-in provider with its sample models, started."""
+        server = cls()
+        for provider_id in WIRES:
+            server.add(provider_id, latency=latency)
+        return server.start()
+
+    # -- set up -------------------------------------------------------------------------
+    def add(self, provider_id: str, models: list[FakeModel] | None = None, *,
+            wire: str | None = None, key: str | None = "", **options: Any) -> FakeProvider:
+        """Serve `provider_id`. `key=""` picks a test key; `key=None` accepts any."""
+        wire = wire or WIRES.get(provider_id)
+        if wire is None:
+            raise ValueError(f"give wire= for custom provider {provider_id!r}")
+        if key == "":
+            key = None if wire == "ollama" else f"test-key-{provider_id}"
+        provider = FakeProvider(provider_id, wire, list(models or sample_models(provider_id)),
+                                key=key, **options)
+        self.providers[provider_id] = provider
+        return provider
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def sink_url(self) -> str:
+        host, port = self._sink.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def root(self, provider_id: str) -> str:
+        """The API root to configure, like the `default root` column of DESIGN.md."""
+        wire = self.providers[provider_id].wire
+        suffix = {"gemini": "/v1beta", "ollama": ""}.get(wire, "/v1")
+        return f"{self.base_url}/{provider_id}{suffix}"
+
+    def env(self) -> dict[str, str]:
+        """Variables that point forge-ipy at this server: keys and API roots."""
+        env = {}
+        for pid, provider in self.providers.items():
+            env[f"FORGE_{pid.upper().replace('-', '_')}_BASE_URL"] = self.root(pid)
+            if provider.key and pid in KEY_VARS:
+                env[KEY_VARS[pid]] = provider.key
+        return env
+
+    # -- run ----------------------------------------------------------------------------
+    def start(self) -> LoopbackProviders:
+        for server in (self._server, self._sink):
+            thread = threading.Thread(target=server.serve_forever, daemon=True,
+                                      kwargs={"poll_interval": 0.05})
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for server in (self._server, self._sink):
+            server.shutdown()
+            server.server_close()
+
+    def __enter__(self) -> LoopbackProviders:
+        return self if self._threads else self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- what happened ------------------------------------------------------------------
+    def requests_for(self, provider_id: str) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.provider_id == provider_id]
+
+    def max_overlap(self) -> int:
+        """The most requests that were being answered at the same moment."""
+        with self._lock:
+            events = sorted([(r.started, 1) for r in self.requests]
+                            + [(r.ended, -1) for r in self.requests])
+        current = best = 0
+        for _, step in events:
+            current += step
+            best = max(best, current)
+        return best
+
+    def _record(self, request: RecordedRequest, sink: bool) -> None:
+        with self._lock:
+            (self.sink_requests if sink else self.requests).append(request)
+
+
+def _make_server(host: str, owner: LoopbackProviders, sink: bool) -> ThreadingHTTPServer:
+    handler = type("Handler", (_Handler,), {"owner": owner, "sink": sink})
+    server = ThreadingHTTPServer((host, 0), handler)
+    server.daemon_threads = True
+    return server
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: LoopbackProviders
+    sink: bool
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:
+        started = time.monotonic()
+        split = urlsplit(self.path)
+        params = {k: v[-1] for k, v in parse_qs(split.query).items()}
+        pid = split.path.split("/")[1] if split.path.count("/") >= 1 else ""
+        auth = tuple(h for h in _AUTH_HEADERS if h in {k.lower() for k in self.headers})
+        try:
+            if self.sink:
+                self._send_json(200, {"data": []})
+            else:
+                self._serve(self.owner.providers.get(pid), split.path, params)
+        finally:
+            record = RecordedRequest(pid, split.path, params, auth, started, time.monotonic())
+            self.owner._record(record, self.sink)
+
+    # -- answering ----------------------------------------------------------------------
+    def _serve(self, provider: FakeProvider | None, path: str, params: dict[str, str]) -> None:
+        if provider is None:
+            return self._send_json(404, {"error": {"message": "no such provider"}})
+        if provider.latency:
+            self.owner._stopping.wait(provider.latency)
+        if provider.failure and self._fail(provider):
+            return None
+        expected = {"gemini": "/v1beta/models", "ollama": "/api/tags"}.get(provider.wire,
+                                                                           "/v1/models")
+        if path != provider.path_prefix + expected:
+            return self._send_json(404, {"error": {"message": f"unknown path {path}"}})
+        if not self._authorised(provider, params):
+            return self._refuse(provider)
+        if provider.wire == "anthropic" and "anthropic-version" not in self.headers:
+            return self._send_json(400, {"type": "error", "error": {
+                "type": "invalid_request_error",
+                "message": "anthropic-version header is required"}})
+        return self._send_json(200, _render(provider, params))
+
+    def _authorised(self, provider: FakeProvider, params: dict[str, str]) -> bool:
+        if provider.key is None:
+            return True
+        given = {
+            "anthropic": self.headers.get("x-api-key"),
+            "gemini": self.headers.get("x-goog-api-key") or params.get("key"),
+        }.get(provider.wire, (self.headers.get("authorization") or "").removeprefix("Bearer "))
+        return given == provider.key
+
+    def _refuse(self, provider: FakeProvider) -> None:
+        if provider.wire == "gemini":  # Gemini: a bad key is 400, not 401
+            return self._send_json(400, {"error": {
+                "code": 400, "message": "API key not valid. Please pass a valid API key.",
+                "status": "INVALID_ARGUMENT", "details": [{"reason": "API_KEY_INVALID"}]}})
+        if provider.provider_id == "xai":  # xAI answers 400 too
+            return self._send_json(400, {"code": "Client specified an invalid argument",
+                                         "error": "Incorrect API key provided: xa***. "
+                                                  "Obtain an API key from https://console.x.ai."})
+        if provider.wire == "anthropic":
+            return self._send_json(401, {"type": "error", "error": {
+                "type": "authentication_error", "message": "invalid x-api-key"}})
+        return self._send_json(401, {"error": {"message": "Incorrect API key provided.",
+                                               "type": "invalid_request_error",
+                                               "code": "invalid_api_key"}})
+
+    def _fail(self, provider: FakeProvider) -> bool:
+        """Answer with the provider's failure mode; False when it lets the request through."""
+        failure = provider.failure or ""
+        if failure.startswith("status:"):
+            status = int(failure.split(":", 1)[1])
+            self._send_json(status, {"error": {"message": f"simulated status {status}"}})
+        elif failure == "html":
+            self._send(200, b"<html><body>Gateway login</body></html>", "text/html")
+        elif failure == "invalid_json":
+            self._send(200, b'{"data": [', "application/json")
+        elif failure == "bad_shape":
+            self._send_json(200, {"unexpected": True})
+        elif failure == "huge":
+            self._send_huge(provider.huge_bytes)
+        elif failure == "redirect":
+            self.send_response(302)
+            self.send_header("Location", f"{self.owner.sink_url}/v1/models")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif failure == "hang":
+            self.owner._stopping.wait(provider.hang_seconds)
+            self._send_json(200, {"data": []})
+        elif failure == "reset":
+            self.close_connection = True
+            self.connection.close()
+        else:
+            return False
+        return True
+
+    def _send_huge(self, size: int) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()  # no Content-Length: the client must count as it reads
+        chunk = b" " * 65536
+        self.close_connection = True
+        try:
+            for _ in range(size // len(chunk) + 1):
+                self.wfile.write(chunk)
+        except OSError:
+            pass  # the client hung up once over its cap, as it should
+
+    def _send_json(self, status: int, payload: Any) -> None:
+        self._send(status, json.dumps(payload).encode(), "application/json")
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+# -- the wire shapes ---------------------------------------------------------------------
+def _render(provider: FakeProvider, params: dict[str, str]) -> Any:
+    return _RENDERERS[provider.wire](provider, params)
+
+
+def _window(provider: FakeProvider, start: int, asked: int | None) -> list[FakeModel]:
+    size = min(x for x in (asked, provider.page_size, len(provider.models) or 1) if x)
+    return provider.models[start:start + size]
+
+
+def _index_after(models: list[FakeModel], model_id: str | None) -> int:
+    ids = [m.id for m in models]
+    return ids.index(model_id) + 1 if model_id in ids else 0
+
+
+def _openai_item(provider: FakeProvider, m: FakeModel) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": m.id, "object": "model", "created": 1_700_000_000,
+                            "owned_by": provider.provider_id}
+    if provider.wire == "groq":
+        item.update(context_window=m.context_length, max_completion_tokens=m.max_output_tokens,
+                    active=True)
+    if provider.wire == "mistral":
+        item.update(name=m.name or m.id, max_context_length=m.context_length,
+                    capabilities={"completion_chat": m.chat, "function_calling": bool(m.tools),
+                                  "vision": False})
+    return item
+
+
+def _render_openai(provider: FakeProvider, params: dict[str, str]) -> Any:
+    if provider.page_size is None:
+        return {"object": "list", "data": [_openai_item(provider, m) for m in provider.models]}
+    start = _index_after(provider.models, params.get("after"))
+    page = _window(provider, start, None)
+    more = start + len(page) < len(provider.models)
+    return {"object": "list", "data": [_openai_item(provider, m) for m in page],
+            "has_more": more, "first_id": page[0].id if page else None,
+            "last_id": page[-1].id if page else None}
+
+
+def _render_anthropic(provider: FakeProvider, params: dict[str, str]) -> Any:
+    start = _index_after(provider.models, params.get("after_id"))
+    page = _window(provider, start, int(params.get("limit", 20)))
+    data = [{"type": "model", "id": m.id, "display_name": m.name or m.id,
+             "created_at": "2025-05-14T00:00:00Z", "max_input_tokens": m.context_length,
+             "max_tokens": m.max_output_tokens} for m in page]
+    return {"data": data, "has_more": start + len(page) < len(provider.models),
+            "first_id": page[0].id if page else None, "last_id": page[-1].id if page else None}
+
+
+def _render_gemini(provider: FakeProvider, params: dict[str, str]) -> Any:
+    token = params.get("pageToken")
+    start = int(base64.urlsafe_b64decode(token).decode()) if token else 0
+    page = _window(provider, start, int(params.get("pageSize", 50)))
+    data = [{"name": f"models/{m.id}", "version": "001", "displayName": m.name or m.id,
+             "inputTokenLimit": m.context_length, "outputTokenLimit": m.max_output_tokens,
+             "supportedGenerationMethods": ["generateContent", "countTokens"] if m.chat
+             else ["embedContent"]} for m in page]
+    payload: dict[str, Any] = {"models": data}
+    if start + len(page) < len(provider.models):
+        token = base64.urlsafe_b64encode(str(start + len(page)).encode())
+        payload["nextPageToken"] = token.decode()
+    return payload
+
+
+def _per_token(price: float | None) -> str:
+    return "-1" if price is None else f"{price / 1_000_000:.12f}"
+
+
+def _render_openrouter(provider: FakeProvider, params: dict[str, str]) -> Any:
+    return {"data": [{
+        "id": m.id, "name": m.name or m.id, "created": 1_700_000_000,
+        "context_length": m.context_length,
+        "pricing": {"prompt": _per_token(m.input_price), "completion": _per_token(m.output_price)},
+        "top_provider": {"context_length": m.context_length,
+                         "max_completion_tokens": m.max_output_tokens},
+        "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]},
+        "supported_parameters": ["max_tokens", "temperature"] + (["tools"] if m.tools else []),
+    } for m in provider.models]}
+
+
+def _render_together(provider: FakeProvider, params: dict[str, str]) -> Any:
+    return [{"id": m.id, "object": "model", "created": 1_700_000_000,
+             "type": "chat" if m.chat else "embedding", "display_name": m.name or m.id,
+             "context_length": m.context_length,
+             "pricing": {"input": m.input_price or 0, "output": m.output_price or 0,
+                         "hourly": 0, "base": 0, "finetune": 0}} for m in provider.models]
+
+
+def _render_ollama(provider: FakeProvider, params: dict[str, str]) -> Any:
+    return {"models": [{"name": m.id, "model": m.id, "modified_at": "2025-01-01T00:00:00Z",
+                        "size": 2_000_000_000, "digest": "0" * 64,
+                        "details": {"format": "gguf", "family": "llama"}}
+                       for m in provider.models]}
+
+
+_RENDERERS = {"openai": _render_openai, "groq": _render_openai, "mistral": _render_openai,
+              "anthropic": _render_anthropic, "gemini": _render_gemini,
+              "openrouter": _render_openrouter, "together": _render_together,
+              "ollama": _render_ollama}
+
+
+def main() -> None:
+    """Serve every provider's samples until Ctrl-C and print the variables to use them."""
+    with LoopbackProviders.default() as server:
+        for name, value in server.env().items():
+            print(f"export {name}={value}")
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
