@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -87,3 +87,39 @@ async def fetch_all(
     results = [r async for r in fetch_each(
         client, accesses, timeout=timeout, max_body_bytes=max_body_bytes)]
     return sorted(results, key=lambda r: order[r.access.id])
+
+
+class Aggregator:
+    """`fetch_each` with one fetch per provider in flight: concurrent callers share it.
+
+    Lives on the package's event loop; many cells or widgets asking at once during a slow
+    fetch cause one request per provider, not one per caller.
+    """
+
+    def __init__(self, client: Callable[[], httpx.AsyncClient],
+                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        self._client = client
+        self._max_body_bytes = max_body_bytes
+        self._inflight: dict[tuple[str, str], asyncio.Task[FetchResult | None]] = {}
+
+    def in_flight(self) -> list[str]:
+        return [pid for pid, _ in self._inflight]
+
+    def shared_fetch(self, access: ProviderAccess, timeout: float) -> asyncio.Task:
+        key = (access.id, access.fingerprint)
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(fetch_one(
+                self._client(), access, timeout=timeout, max_body_bytes=self._max_body_bytes))
+            self._inflight[key] = task
+            task.add_done_callback(lambda _t, key=key: self._inflight.pop(key, None))
+        return task
+
+    async def fetch_each(
+        self, accesses: Sequence[ProviderAccess], *, timeout: float
+    ) -> AsyncIterator[FetchResult]:
+        tasks = [asyncio.shield(self.shared_fetch(a, timeout)) for a in accesses]
+        for next_done in asyncio.as_completed(tasks):
+            result = await next_done
+            if result is not None:
+                yield result

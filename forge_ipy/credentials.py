@@ -15,6 +15,7 @@ import secrets
 from pathlib import Path
 
 from .errors import CredentialError
+from .files import atomic_write
 from .settings import config_dir
 
 STORE_NAME = "credentials.json"
@@ -48,21 +49,10 @@ def load_store() -> dict[str, str]:
     return keys
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write `text` to `path` atomically, readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
 def save_key(provider_id: str, key: str) -> None:
     keys = dict(load_store())
     keys[provider_id] = key.strip()
-    _write_private(store_path(), json.dumps(keys, indent=2, sort_keys=True))
+    atomic_write(store_path(), json.dumps(keys, indent=2, sort_keys=True), private=True)
 
 
 def delete_key(provider_id: str) -> bool:
@@ -70,7 +60,7 @@ def delete_key(provider_id: str) -> bool:
     keys = dict(load_store())
     if keys.pop(provider_id, None) is None:
         return False
-    _write_private(store_path(), json.dumps(keys, indent=2, sort_keys=True))
+    atomic_write(store_path(), json.dumps(keys, indent=2, sort_keys=True), private=True)
     return True
 
 

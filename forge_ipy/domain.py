@@ -6,7 +6,8 @@ Data only: no I/O, and nothing of ours is imported here. A `Model` carries its
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -48,9 +49,12 @@ class ProviderStatus(_Frozen):
     model_count: int = 0
     from_cache: bool = False
     stale: bool = False
-    age_seconds: float | None = None
+    fetched_at: float | None = None  # seconds since the epoch; None when never fetched
     error_kind: ErrorKind | None = None
     error: str | None = None
+
+    def age_seconds(self, now: float) -> float | None:
+        return None if self.fetched_at is None else max(0.0, now - self.fetched_at)
 
 
 class Selection(_Frozen):
@@ -62,6 +66,47 @@ class Selection(_Frozen):
     @property
     def full_name(self) -> str:
         return f"{self.provider_id}/{self.model}"
+
+
+@dataclass(frozen=True, slots=True)
+class ModelListing:
+    """Every model of the providers asked, sorted, with how each provider fared.
+
+    Iterating yields models; `filter` narrows without touching the network.
+    """
+
+    models: tuple[Model, ...]
+    providers: tuple[ProviderStatus, ...]
+
+    def __iter__(self) -> Iterator[Model]:
+        return iter(self.models)
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def by_provider(self) -> dict[str, list[Model]]:
+        groups: dict[str, list[Model]] = {}
+        for model in self.models:
+            groups.setdefault(model.provider_id, []).append(model)
+        return groups
+
+    def status(self, provider_id: str) -> ProviderStatus | None:
+        return next((p for p in self.providers if p.id == provider_id), None)
+
+    def filter(self, text: str | None = None, *, tools: bool | None = None,
+               providers: Iterable[str] | None = None) -> ModelListing:
+        """Models whose `provider/model` or name contains `text` (any case), with tools if asked."""
+        wanted = set(providers) if providers else None
+        needle = text.lower() if text else None
+        models = tuple(
+            m for m in self.models
+            if (wanted is None or m.provider_id in wanted)
+            and (tools is None or m.tools is tools)
+            and (needle is None or needle in m.full_name.lower() or needle in m.name.lower())
+        )
+        statuses = self.providers if wanted is None else tuple(
+            p for p in self.providers if p.id in wanted)
+        return ModelListing(models, statuses)
 
 
 def model_sort_key(model: Model) -> tuple[str, str]:

@@ -120,6 +120,10 @@ _SAMPLES: dict[str, list[dict[str, Any]]] = {
                       input_price=0.88, output_price=0.88),
                  dict(id="BAAI/bge-large-en-v1.5", chat=False)],
     "ollama": [dict(id="llama3.2:latest"), dict(id="qwen2.5-coder:7b")],
+    "deepseek": [dict(id="deepseek-chat"), dict(id="deepseek-reasoner")],
+    "xai": [dict(id="grok-4"), dict(id="grok-3-mini")],
+    "fireworks": [dict(id="accounts/fireworks/models/llama-v3p1-70b-instruct")],
+    "cerebras": [dict(id="llama-3.3-70b"), dict(id="qwen-3-32b")],
 }
 
 

@@ -1,0 +1,266 @@
+"""The model cache: per-provider entries in memory, backed by one shared file, `models.json`.
+
+Memory answers a hit with the stored immutable entry, no copy. The file is shared by every
+kernel, the terminal, the CLI and shell completion; it is written atomically under a
+cross-process lock, merging with what other processes wrote. The format and its versions are
+in docs/cache-format.md. Nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from .domain import Model
+from .files import atomic_write
+from .settings import cache_dir
+
+SCHEMA = 2
+FILE_NAME = "models.json"
+LOCK_TIMEOUT_SECONDS = 10.0
+
+log = logging.getLogger("forge_ipy")
+_models_adapter = TypeAdapter(tuple[Model, ...])
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    """One provider's list as fetched with one credential and API root."""
+
+    provider_id: str
+    fingerprint: str
+    fetched_at: float
+    models: tuple[Model, ...]
+    size_bytes: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"provider_id": self.provider_id, "fingerprint": self.fingerprint,
+                "fetched_at": self.fetched_at,
+                "models": [m.model_dump(mode="json") for m in self.models]}
+
+
+def _entry_from_json(pid: str, raw: Any) -> CacheEntry:
+    if not isinstance(raw, dict) or not isinstance(raw.get("fingerprint"), str):
+        raise ValueError("entry has no fingerprint")
+    fetched_at = raw.get("fetched_at")
+    if not isinstance(fetched_at, int | float) or isinstance(fetched_at, bool):
+        raise ValueError("entry has no fetch time")
+    rows = raw.get("models")
+    if not isinstance(rows, list):
+        raise ValueError("entry has no model list")
+    rows = [{**row, "provider_id": pid} if isinstance(row, dict) else row for row in rows]
+    models = _models_adapter.validate_python(rows)
+    return CacheEntry(pid, raw["fingerprint"], float(fetched_at), models,
+                      len(json.dumps(rows, separators=(",", ":"))))
+
+
+class CacheFile:
+    """`models.json`: read without a lock (writes are atomic), written merged under one."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or cache_dir() / FILE_NAME
+        self.read_only = False  # set when the file is from a newer forge-ipy
+        self._warned: set[str] = set()
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".lock")
+
+    def signature(self) -> tuple[int, int] | None:
+        """Changes whenever the file is replaced; None when there is no file."""
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_ino)
+
+    def read(self) -> dict[str, CacheEntry]:
+        """Valid-looking entries by provider id; bad files are set aside, never fatal."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        except (OSError, UnicodeDecodeError) as exc:
+            self._warn("unreadable", f"cannot read the model cache {self.path} ({exc}); "
+                       "fetching instead. Fix its permissions or remove it")
+            return {}
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("schema"), int):
+            self._set_aside("is not a forge-ipy cache (empty, truncated or not JSON)")
+            return {}
+        return self._entries(data)
+
+    def _entries(self, data: dict[str, Any]) -> dict[str, CacheEntry]:
+        schema = data["schema"]
+        if schema > SCHEMA:
+            self.read_only = True
+            self._warn("newer", f"{self.path} was written by a newer forge-ipy (schema "
+                       f"{schema}); leaving it untouched and keeping lists in memory only")
+            return {}
+        self.read_only = False
+        if schema < SCHEMA:
+            return {}  # schema 1 entries carry no fingerprint: dropped, refetched, rewritten
+        raw_entries = data.get("entries")
+        if not isinstance(raw_entries, dict):
+            self._set_aside("has no entries table")
+            return {}
+        entries = {}
+        for pid, raw in raw_entries.items():
+            try:
+                entries[pid] = _entry_from_json(pid, raw)
+            except (ValueError, ValidationError):
+                self._warn(f"entry:{pid}", f"dropped the cached {pid} list in {self.path}: "
+                           "it is malformed; it will be fetched again")
+        return entries
+
+    def write(self, upsert: Mapping[str, CacheEntry],
+              remove: Mapping[str, str | None] | None = None) -> dict[str, CacheEntry]:
+        """Merge into the file under the lock and return what it now holds.
+
+        `remove` maps provider id to the fingerprint to drop (None: whatever is there), so an
+        entry another process just wrote with a new key survives our invalidation of the old.
+        """
+        from filelock import FileLock, Timeout
+
+        if self.read_only:
+            return {}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(self.lock_path, timeout=LOCK_TIMEOUT_SECONDS):
+                entries = self.read()
+                if self.read_only:
+                    return {}
+                for pid, fp in (remove or {}).items():
+                    if pid in entries and (fp is None or entries[pid].fingerprint == fp):
+                        del entries[pid]
+                for pid, entry in upsert.items():
+                    if pid not in entries or entries[pid].fetched_at <= entry.fetched_at:
+                        entries[pid] = entry
+                payload = {"schema": SCHEMA,
+                           "entries": {pid: e.to_json() for pid, e in sorted(entries.items())}}
+                atomic_write(self.path, json.dumps(payload, separators=(",", ":")))
+                return entries
+        except (OSError, Timeout) as exc:
+            self._warn("write", f"cannot write the model cache {self.path} ({exc}); "
+                       "lists stay in memory only")
+            return {}
+
+    def _set_aside(self, why: str) -> None:
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
+        try:
+            os.replace(self.path, aside)
+            where = f"moved to {aside.name}"
+        except OSError:
+            where = "left in place"
+        self._warn("corrupt", f"the model cache {self.path} {why}; {where} and rebuilding it")
+
+    def _warn(self, key: str, message: str) -> None:
+        if key not in self._warned:  # one line per problem, not one per call
+            self._warned.add(key)
+            log.warning(message)
+
+
+@dataclass
+class CacheCounters:
+    hits: int = 0
+    misses: int = 0
+    stale_serves: int = 0
+    refreshes: int = 0
+    errors: int = 0
+
+
+@dataclass
+class ModelCache:
+    """Memory entries for the process's lifetime, in step with the shared file."""
+
+    file: CacheFile = field(default_factory=CacheFile)
+    clock: Callable[[], float] = time.time
+    counters: CacheCounters = field(default_factory=CacheCounters)
+    _entries: dict[str, CacheEntry] = field(default_factory=dict)
+    _seen_signature: tuple[int, int] | None = None
+
+    def sync(self) -> None:
+        """Take in what other processes wrote since we last looked (a stat when nothing did)."""
+        signature = self.file.signature()
+        if signature == self._seen_signature:
+            return
+        self._seen_signature = signature
+        on_disk = self.file.read() if signature else {}
+        if self.file.read_only:
+            return
+        # Writers always merge, so an entry missing from a changed file was removed on
+        # purpose (invalidated, or `forge-ipy cache clear`): forget it here too.
+        for pid in set(self._entries) - set(on_disk):
+            del self._entries[pid]
+        self._merge_written(on_disk, signature)
+
+    def get(self, provider_id: str, fingerprint: str) -> CacheEntry | None:
+        """The entry fetched with this credential and root; a mismatched one is invalidated."""
+        entry = self._entries.get(provider_id)
+        if entry is not None and entry.fingerprint != fingerprint:
+            log.debug("cache: %s credential or root changed; dropping its list", provider_id)
+            self.invalidate({provider_id: entry.fingerprint})
+            entry = None
+        return entry
+
+    def put(self, entry: CacheEntry) -> CacheEntry:
+        if not entry.size_bytes:
+            size = len(json.dumps(entry.to_json()["models"], separators=(",", ":")))
+            entry = CacheEntry(entry.provider_id, entry.fingerprint, entry.fetched_at,
+                               entry.models, size)
+        self._entries[entry.provider_id] = entry
+        self._merge_written(self.file.write({entry.provider_id: entry}))
+        return entry
+
+    def invalidate(self, fingerprints: Mapping[str, str | None]) -> None:
+        """Drop these providers' entries here and on disk (only the given fingerprints there)."""
+        for pid in fingerprints:
+            self._entries.pop(pid, None)
+        self._merge_written(self.file.write({}, remove=fingerprints))
+
+    def clear(self, provider_ids: Iterable[str] | None = None) -> list[str]:
+        """Forget entries (all, or these providers') in memory and on disk; returns their ids."""
+        self.sync()
+        ids = list(self._entries) if provider_ids is None else list(provider_ids)
+        self.invalidate(dict.fromkeys(ids))
+        return ids
+
+    def entries(self) -> dict[str, CacheEntry]:
+        return dict(self._entries)
+
+    def _merge_written(self, on_disk: dict[str, CacheEntry],
+                       signature: tuple[int, int] | None = None) -> None:
+        # Our own write must not make the next sync() re-read the file.
+        self._seen_signature = signature or self.file.signature()
+        for pid, entry in on_disk.items():
+            mine = self._entries.get(pid)
+            if mine is None or mine.fetched_at < entry.fetched_at:
+                self._entries[pid] = entry
+
+    def stats(self) -> dict[str, Any]:
+        now = self.clock()
+        try:
+            file_size = self.file.path.stat().st_size
+        except OSError:
+            file_size = None
+        return {
+            **vars(self.counters),
+            "file": {"path": str(self.file.path), "bytes": file_size,
+                     "read_only": self.file.read_only},
+            "providers": [
+                {"id": pid, "models": len(e.models), "bytes": e.size_bytes,
+                 "age_seconds": round(max(0.0, now - e.fetched_at), 1)}
+                for pid, e in sorted(self._entries.items())
+            ],
+        }
