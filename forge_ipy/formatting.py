@@ -6,7 +6,7 @@ reads the same everywhere: `gpt-4o  128k  tools`.
 
 from __future__ import annotations
 
-from .domain import Model, ProviderStatus
+from .domain import Model, ModelListing, ProviderStatus
 
 
 def format_tokens(count: int | None) -> str:
@@ -63,3 +63,54 @@ def format_status(status: ProviderStatus, now: float) -> str:
     if status.from_cache:
         return f"cached {age}"
     return "fresh"
+
+
+def format_table(headers: list[str], rows: list[list[str]]) -> str:
+    """Rows as aligned text columns under a header (two spaces between columns)."""
+    table = [headers, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    )
+
+
+MODEL_COLUMNS = ["provider", "model", "context", "tools", "price in / out per 1M"]
+
+
+def model_row(model: Model) -> list[str]:
+    """A model as the cells of `MODEL_COLUMNS`, for every text table."""
+    return [model.provider_id, model.id, format_tokens(model.context_length),
+            format_tools(model.tools), format_price(model)]
+
+
+def listing_json(listing: ModelListing, now: float) -> dict[str, object]:
+    """The `forge-ipy models --json` document (DESIGN.md "Outputs that others parse")."""
+    providers = []
+    for status in listing.providers:
+        row = status.model_dump(mode="json", exclude={"fetched_at"})
+        age = status.age_seconds(now)
+        row["age_seconds"] = None if age is None else round(age, 1)
+        providers.append(row)
+    return {"models": [m.model_dump(mode="json") for m in listing.models],
+            "providers": providers}
+
+
+PORCELAIN_COLUMNS = ["provider", "model", "context_length", "max_output_tokens", "tools",
+                     "input_price", "output_price"]
+
+
+def porcelain_lines(listing: ModelListing) -> list[str]:
+    """Tab-separated rows under a header; unknown values are empty."""
+    def cell(value: object) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value).replace("\t", " ")
+    rows = ["\t".join(PORCELAIN_COLUMNS)]
+    for m in listing.models:
+        values = (m.provider_id, m.id, m.context_length, m.max_output_tokens, m.tools,
+                  m.input_price, m.output_price)
+        rows.append("\t".join(cell(v) for v in values))
+    return rows

@@ -1,0 +1,57 @@
+"""forge-ipy: every model of every logged-in LLM provider in one list, and one place to pick.
+
+In IPython or Jupyter: `%load_ext forge_ipy`, then `%forge_models` and `%forge_select`.
+From Python: `get_all_models()`, `select(name)`, `current()`. From a shell: `forge-ipy`.
+
+Imports are lazy so that `%load_ext` and shell completion stay fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = [
+    "ForgeError",
+    "Model",
+    "ModelListing",
+    "current",
+    "get_all_models",
+    "load_ipython_extension",
+    "refresh",
+    "select",
+    "stats",
+    "unload_ipython_extension",
+]
+
+if TYPE_CHECKING:
+    from .catalog import current, get_all_models, refresh, select, stats
+    from .domain import Model, ModelListing
+    from .errors import ForgeError
+
+_LAZY = {
+    "get_all_models": "catalog", "select": "catalog", "current": "catalog",
+    "refresh": "catalog", "stats": "catalog", "Model": "domain", "ModelListing": "domain",
+    "ForgeError": "errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'forge_ipy' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f".{module}", __name__), name)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    from .ipython import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .ipython import unload
+
+    unload(ipython)

@@ -1,0 +1,296 @@
+"""The `forge-ipy` command: list, pick and inspect models of every logged-in provider.
+
+`forge-ipy complete …` is answered before anything heavy is imported: shell completion
+runs it on every Tab.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["complete"]:
+        from .complete import main as complete_main
+
+        return complete_main(args[1:])
+    parser = build_parser()
+    options = parser.parse_args(args)
+    if not hasattr(options, "run"):
+        parser.print_help()
+        return 0
+    from .errors import ForgeError
+
+    try:
+        return options.run(options)
+    except ForgeError as exc:
+        print(f"forge-ipy: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="forge-ipy",
+        description="See every model of every LLM provider you are logged in to, and pick one.",
+        epilog="In IPython or Jupyter: %load_ext forge_ipy, then %forge_models and "
+               "%forge_select.",
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, run: Any, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(run=run)
+        return p
+
+    p = command("models", cmd_models, "List the models of every logged-in provider, "
+                "sorted by provider then model.")
+    p.add_argument("-p", "--provider", action="append", metavar="ID",
+                   help="only this provider (repeatable); limits the fetch and the output")
+    p.add_argument("--refresh", action="store_true", help="fetch now, whatever the cache holds")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help='print {"models": [...], '
+                     '"providers": [...]}')
+    fmt.add_argument("--porcelain", action="store_true",
+                     help="tab-separated with a header row, for scripts")
+
+    p = command("providers", cmd_providers, "Show every known provider: logged in or not, "
+                "where its key comes from (never the key), and its API root.")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("select", cmd_select, "Make a model active: provider/model, or a bare model "
+                "id when only one provider offers it. Switches the provider too.")
+    p.add_argument("name", metavar="PROVIDER/MODEL")
+
+    p = command("current", cmd_current, "Print the active provider and model.")
+    p.add_argument("--json", action="store_true",
+                   help='print {"provider_id": ..., "model": ...} or null')
+
+    p = command("login", cmd_login, "Save a provider's API key in the credential store "
+                "(mode 0600). The key is read without echo, or from standard input.")
+    p.add_argument("provider", metavar="PROVIDER")
+
+    p = command("logout", cmd_logout, "Remove a provider's key from the credential store.")
+    p.add_argument("provider", metavar="PROVIDER")
+
+    cache = command("cache", None, "Inspect or reset the model cache.")
+    cache_sub = cache.add_subparsers(title="cache commands", metavar="ACTION", required=True)
+    p = cache_sub.add_parser("stats", help="hits, misses, stale serves, refreshes, errors, "
+                             "and each provider's entry age, size and model count")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=cmd_cache_stats)
+    p = cache_sub.add_parser("clear", help="forget cached lists (all, or one provider's)")
+    p.add_argument("-p", "--provider", action="append", metavar="ID")
+    p.set_defaults(run=cmd_cache_clear)
+    p = cache_sub.add_parser("refresh", help="fetch every logged-in provider now and store it")
+    p.add_argument("-p", "--provider", action="append", metavar="ID")
+    p.add_argument("--quiet", action="store_true", help="print nothing (background use)")
+    p.set_defaults(run=cmd_cache_refresh)
+
+    p = command("completion", cmd_completion, "Print the shell completion script: "
+                "eval \"$(forge-ipy completion zsh)\" in ~/.zshrc.")
+    p.add_argument("shell", choices=["zsh", "bash"])
+    sub.add_parser("complete", help="(used by the completion scripts) print completions "
+                   "from the cache: complete models|providers [PREFIX]")
+    return parser
+
+
+# -- commands --------------------------------------------------------------------------
+def cmd_models(options: argparse.Namespace) -> int:
+    from .catalog import get_catalog
+    from .formatting import (
+        MODEL_COLUMNS,
+        format_table,
+        listing_json,
+        model_row,
+        porcelain_lines,
+    )
+    from .providers.registry import logged_in
+
+    catalog = get_catalog()
+    providers = tuple(options.provider or ())
+    if not logged_in(providers or None):
+        return _nobody_logged_in(providers)
+    listing = catalog.get_all_models(providers or None, refresh=options.refresh)
+    catalog.wait_background(timeout=_background_budget())
+    if options.json:
+        print(json.dumps(listing_json(listing, time.time()), indent=2))
+    elif options.porcelain:
+        print("\n".join(porcelain_lines(listing)))
+    else:
+        print(format_table(MODEL_COLUMNS, [model_row(m) for m in listing]))
+        print(f"\n{len(listing)} models from {sum(p.ok for p in listing.providers)} "
+              "providers", file=sys.stderr)
+    _report_failures(listing)
+    failed = [p for p in listing.providers if not p.ok]
+    return 1 if failed and not listing.models else 0
+
+
+def _nobody_logged_in(providers: tuple[str, ...]) -> int:
+    which = ", ".join(providers) if providers else "any provider"
+    print(f"forge-ipy: not logged in to {which}. Set a key such as OPENAI_API_KEY, or run "
+          "`forge-ipy login PROVIDER`; `forge-ipy providers` lists them.", file=sys.stderr)
+    return 0
+
+
+def _report_failures(listing: Any) -> None:
+    from .formatting import format_status
+
+    now = time.time()
+    for status in listing.providers:
+        if status.error:
+            print(f"{status.id}: {format_status(status, now)}", file=sys.stderr)
+
+
+def _background_budget() -> float:
+    from .settings import resolve_settings
+
+    return resolve_settings().provider_timeout_seconds + 1.0
+
+
+def cmd_providers(options: argparse.Namespace) -> int:
+    from .formatting import format_table
+    from .providers.registry import all_specs, is_logged_in, resolve
+
+    rows = []
+    for spec in all_specs().values():
+        access = resolve(spec)
+        if spec.keyless:
+            source = "no key needed"
+        else:
+            source = access.key_source or "not set: " + " or ".join(spec.key_envs or ("login",))
+        rows.append({"id": spec.id, "name": spec.name, "logged_in": is_logged_in(access),
+                     "key_source": source, "api_root": access.root})
+    if options.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    table = [[r["id"], r["name"], "yes" if r["logged_in"] else "no", r["key_source"],
+              r["api_root"]] for r in rows]
+    print(format_table(["id", "name", "logged in", "key", "API root"], table))
+    return 0
+
+
+def cmd_select(options: argparse.Namespace) -> int:
+    from .catalog import get_catalog
+
+    catalog = get_catalog()
+    print(catalog.select(options.name).message)
+    catalog.wait_background(timeout=_background_budget())
+    return 0
+
+
+def cmd_current(options: argparse.Namespace) -> int:
+    from .state import load_state
+
+    selection = load_state().selection
+    if options.json:
+        payload = selection and {"provider_id": selection.provider_id, "model": selection.model}
+        print(json.dumps(payload))
+    elif selection is None:
+        print("No model selected yet: run `forge-ipy select PROVIDER/MODEL`.", file=sys.stderr)
+    else:
+        print(selection.full_name)
+    return 0
+
+
+def cmd_login(options: argparse.Namespace) -> int:
+    import getpass
+
+    from .credentials import save_key
+
+    spec = _known_provider(options.provider)
+    if spec.keyless:
+        print(f"{spec.name} needs no key.", file=sys.stderr)
+        return 0
+    if sys.stdin.isatty():
+        key = getpass.getpass(f"{spec.name} API key (input hidden): ")
+    else:
+        key = sys.stdin.readline()
+    key = key.strip()
+    if not key:
+        print("forge-ipy: no key given; nothing saved.", file=sys.stderr)
+        return 1
+    save_key(spec.id, key)
+    print(f"Saved the {spec.name} key. Its cached model list is refreshed on next use.")
+    return 0
+
+
+def cmd_logout(options: argparse.Namespace) -> int:
+    from .credentials import delete_key
+
+    spec = _known_provider(options.provider)
+    if delete_key(spec.id):
+        print(f"Removed the saved {spec.name} key.")
+    else:
+        print(f"No saved {spec.name} key (keys set in the environment stay in force).")
+    return 0
+
+
+def _known_provider(provider_id: str) -> Any:
+    from .errors import SettingError
+    from .providers.registry import all_specs
+
+    specs = all_specs()
+    if provider_id not in specs:
+        raise SettingError(f"unknown provider {provider_id!r}; known: {', '.join(specs)}")
+    return specs[provider_id]
+
+
+def cmd_cache_stats(options: argparse.Namespace) -> int:
+    from .catalog import get_catalog
+    from .formatting import format_age, format_table
+
+    stats = get_catalog().stats()
+    if options.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    file = stats["file"]
+    print(f"file: {file['path']} ({file['bytes'] if file['bytes'] is not None else 'absent'}"
+          f"{' bytes' if file['bytes'] is not None else ''})")
+    counts = ("hits", "misses", "stale_serves", "refreshes", "errors")
+    print("this process: " + ", ".join(f"{k.replace('_', ' ')} {stats[k]}" for k in counts))
+    rows = [[p["id"], str(p["models"]), str(p["bytes"]), format_age(p["age_seconds"])]
+            for p in stats["providers"]]
+    if rows:
+        print(format_table(["provider", "models", "bytes", "fetched"], rows))
+    return 0
+
+
+def cmd_cache_clear(options: argparse.Namespace) -> int:
+    from .catalog import get_catalog
+
+    cleared = get_catalog().clear_cache(options.provider)
+    print(f"Cleared {len(cleared)} cached provider list(s).")
+    return 0
+
+
+def cmd_cache_refresh(options: argparse.Namespace) -> int:
+    from .catalog import get_catalog
+    from .settings import cache_dir
+
+    try:
+        listing = get_catalog().refresh(options.provider)
+    finally:
+        (cache_dir() / "refresh.started").unlink(missing_ok=True)
+    if not options.quiet:
+        print(f"Refreshed {len(listing.providers)} provider(s), {len(listing)} models.")
+        _report_failures(listing)
+    return 0
+
+
+def cmd_completion(options: argparse.Namespace) -> int:
+    from .complete import completion_script
+
+    sys.stdout.write(completion_script(options.shell))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
