@@ -1,0 +1,66 @@
+"""Tab completion of `provider/model` names for `%forge_select` and of provider ids for `-p`.
+
+A v2 matcher (IPython >= 8.6) registered on load and removed on unload. Names come from the
+cache only: completing never waits for the network.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from IPython.core.completer import CompletionContext, SimpleCompletion, context_matcher
+
+_SELECT = re.compile(r"^\s*%{1,2}forge_select\s+(?P<arg>\S*)$")
+_PROVIDER = re.compile(r"^\s*%{1,2}forge_(models|cache)\b.*\s(-p|--provider)\s+(?P<arg>\S*)$")
+
+
+def _model_names() -> list[str]:
+    from ..catalog import get_catalog
+
+    return [m.full_name for m in get_catalog().cached()]
+
+
+def _provider_ids() -> list[str]:
+    from ..providers.registry import all_specs
+
+    return list(all_specs())
+
+
+def candidates(arg: str) -> list[str]:
+    """Full names starting with `arg`, or whose model id does (`gpt` → `openai/gpt-4o`)."""
+    names = _model_names()
+    return [n for n in names if n.startswith(arg)
+            or ("/" not in arg and n.partition("/")[2].startswith(arg))]
+
+
+@context_matcher(identifier="forge_ipy")
+def forge_matcher(context: CompletionContext) -> dict[str, Any]:
+    line = context.line_with_cursor
+    found = _SELECT.match(line)
+    if found:
+        names = candidates(found["arg"])
+    else:
+        found = _PROVIDER.match(line)
+        if not found:
+            return {"completions": [], "suppress": False}
+        names = [p for p in _provider_ids() if p.startswith(found["arg"])]
+    # IPython replaces only the token (it splits at ':' and other delimiters), so each
+    # completion is the name minus whatever of the argument lies before the token.
+    arg, token = found["arg"], context.token
+    head = arg[: len(arg) - len(token)] if arg.endswith(token) else ""
+    completions = [SimpleCompletion(text=n[len(head):], type="model")
+                   for n in names if n.startswith(head)]
+    return {"completions": completions, "suppress": True}
+
+
+def register(ipython: Any) -> None:
+    matchers = ipython.Completer.custom_matchers
+    if forge_matcher not in matchers:
+        matchers.insert(0, forge_matcher)
+
+
+def unregister(ipython: Any) -> None:
+    matchers = ipython.Completer.custom_matchers
+    while forge_matcher in matchers:
+        matchers.remove(forge_matcher)

@@ -1,0 +1,221 @@
+"""`%forge_models`, `%forge_select`, `%forge_providers`, `%forge_cache`, and `%config ForgeMagics`.
+
+Settings are traits, so `%config ForgeMagics.model_cache_strategy = "fresh"` works and takes
+effect on the next call; unset traits fall through to the environment and config.toml.
+User mistakes raise UsageError: one line, no traceback.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+from traitlets import Float, TraitError, Unicode, validate
+
+from ..errors import ForgeError
+from ..settings import SETTING_NAMES
+from ..settings import validate as validate_setting
+
+
+def _in_notebook(shell: Any) -> bool:
+    return shell is not None and shell.has_trait("kernel")
+
+
+@magics_class
+class ForgeMagics(Magics):
+    """forge-ipy's magics. Each setting here overrides the environment and config.toml."""
+
+    model_cache_strategy = Unicode(
+        None, allow_none=True, config=True,
+        help="aggressive: cached lists never expire; moderate: they expire after the TTL; "
+             "fresh: always fetch, cache only as a fallback.")
+    model_cache_ttl_seconds = Float(
+        None, allow_none=True, config=True, help="TTL in seconds for `moderate`.")
+    model_cache_refresh = Unicode(
+        None, allow_none=True, config=True,
+        help="On expiry: background serves the stale list at once and refreshes behind it; "
+             "block waits for the fresh one.")
+    provider_timeout_seconds = Float(
+        None, allow_none=True, config=True,
+        help="The most one provider may take, all pages included.")
+
+    @validate(*SETTING_NAMES)
+    def _validate_setting(self, proposal: dict[str, Any]) -> Any:
+        value, name = proposal["value"], proposal["trait"].name
+        if value is None:
+            return None
+        try:
+            return validate_setting(name, value, "%config")
+        except ForgeError as exc:
+            raise TraitError(str(exc)) from None
+
+    def settings(self) -> dict[str, object]:
+        """The settings made with %config (unset ones fall through)."""
+        return {n: getattr(self, n) for n in SETTING_NAMES if getattr(self, n) is not None}
+
+    # -- %forge_models ------------------------------------------------------------------
+    @magic_arguments()
+    @argument("-p", "--provider", action="append", metavar="ID",
+              help="only this provider (repeatable); limits the fetch too")
+    @argument("--refresh", action="store_true", help="fetch now, whatever the cache holds")
+    @argument("--tools", action="store_true", help="only models known to support tool calling")
+    @argument("-s", "--search", metavar="TEXT", help="only models whose name contains TEXT")
+    @line_magic
+    def forge_models(self, line: str) -> Any:
+        """Every model of every logged-in provider, grouped by provider, with provider states.
+
+        Returns a table that also iterates and filters as models (`.filter(text, tools=True)`).
+        """
+        from .display import ModelTable
+
+        args = parse_argstring(self.forge_models, line)
+        listing = self._fetch(args.provider, refresh=args.refresh)
+        listing = listing.filter(args.search, tools=True if args.tools else None)
+        return ModelTable(listing)
+
+    # -- %forge_select ------------------------------------------------------------------
+    @magic_arguments()
+    @argument("name", nargs="?", metavar="PROVIDER/MODEL",
+              help="provider/model, or a bare model id offered by one provider only; "
+                   "without it, a picker opens")
+    @line_magic
+    def forge_select(self, line: str) -> Any:
+        """Make a model active; a model of another provider switches the provider too.
+
+        Prints `Switched to model: <model> on provider: <Provider>`.
+        """
+        args = parse_argstring(self.forge_select, line)
+        name = args.name
+        if not name:
+            if _in_notebook(self.shell):
+                from .widget import ModelPicker
+
+                return ModelPicker(catalog=self._catalog(), settings=self.settings())
+            name = self._choose_in_terminal()
+            if name is None:
+                return None
+        with self._user_errors():
+            print(self._catalog().select(name, settings=self.settings()).message)
+        return None
+
+    def _choose_in_terminal(self) -> str | None:
+        from .chooser import choose_model
+
+        catalog = self._catalog()
+        listing = self._fetch(None, refresh=False)
+        current = catalog.current()
+        return choose_model(listing, current.full_name if current else None,
+                            favourites=catalog.favourites(), recents=catalog.recents())
+
+    # -- %forge_providers ---------------------------------------------------------------
+    @line_magic
+    def forge_providers(self, line: str) -> Any:
+        """Every known provider: logged in or not, key source (never the key), API root, state."""
+        from ..formatting import format_status, format_table
+        from ..providers.registry import all_specs, is_logged_in, resolve
+        from .display import TextBlock
+
+        with self._user_errors():
+            listing = self._catalog().cached()
+            rows = []
+            for spec in all_specs().values():
+                access = resolve(spec)
+                status = listing.status(spec.id)
+                state = format_status(status, time.time()) if status else "not fetched"
+                logged = "yes" if is_logged_in(access) else "no"
+                source = "no key needed" if spec.keyless else access.key_source or "no key"
+                rows.append([spec.id, spec.name, logged, source, access.root,
+                             state if logged == "yes" else ""])
+        headers = ["id", "name", "logged in", "key", "API root", "state"]
+        return TextBlock(format_table(headers, rows))
+
+    # -- %forge_cache -------------------------------------------------------------------
+    @magic_arguments()
+    @argument("action", nargs="?", default="stats", choices=["stats", "clear", "refresh"],
+              help="stats (default): counters and entries; clear: forget lists; refresh: "
+                   "fetch now")
+    @argument("-p", "--provider", action="append", metavar="ID",
+              help="only this provider (repeatable)")
+    @line_magic
+    def forge_cache(self, line: str) -> Any:
+        """Cache diagnostics (hits, misses, stale serves, refreshes, errors, entries), or
+        clear / refresh the cached lists."""
+        from ..formatting import format_age, format_table
+        from .display import TextBlock
+
+        args = parse_argstring(self.forge_cache, line)
+        catalog = self._catalog()
+        if args.action == "clear":
+            with self._user_errors():
+                cleared = catalog.clear_cache(args.provider)
+            return TextBlock(f"Cleared {len(cleared)} cached provider list(s).")
+        if args.action == "refresh":
+            listing = self._fetch(args.provider, refresh=True)
+            return TextBlock(f"Refreshed {len(listing.providers)} provider(s), "
+                             f"{len(listing)} models.")
+        stats = catalog.stats()
+        counts = ", ".join(f"{k.replace('_', ' ')} {stats[k]}"
+                           for k in ("hits", "misses", "stale_serves", "refreshes", "errors"))
+        rows = [[p["id"], str(p["models"]), str(p["bytes"]), format_age(p["age_seconds"])]
+                for p in stats["providers"]]
+        file = stats["file"]
+        text = (f"file: {file['path']} ({file['bytes']} bytes)\nthis kernel: {counts}\n"
+                + (format_table(["provider", "models", "bytes", "fetched"], rows)
+                   if rows else "no cached lists"))
+        return TextBlock(text)
+
+    # -- shared -------------------------------------------------------------------------
+    def _catalog(self) -> Any:
+        from ..catalog import get_catalog
+
+        return get_catalog()
+
+    def _user_errors(self) -> Any:
+        return _UserErrors()
+
+    def _fetch(self, providers: list[str] | None, *, refresh: bool) -> Any:
+        """The listing, showing per-provider progress while a fetch is under way."""
+        from .display import TextBlock, progress_text
+
+        latest: list[tuple[Any, tuple[str, ...]]] = []
+        with self._user_errors():
+            future = self._catalog().start(providers, refresh=refresh,
+                                           on_update=lambda *update: latest.append(update),
+                                           settings=self.settings())
+            handle, shown = None, 0
+            while True:
+                try:
+                    listing = future.result(timeout=0.1)
+                    break
+                except TimeoutError:  # still fetching: draw progress here, not on the loop
+                    if len(latest) > shown:
+                        shown = len(latest)
+                        handle = self._show_progress(handle, TextBlock(progress_text(*latest[-1])))
+        if handle is not None and _in_notebook(self.shell):
+            handle.update(TextBlock(""))
+        return listing
+
+    def _show_progress(self, handle: Any, text: Any) -> Any:
+        if _in_notebook(self.shell):
+            if handle is None:
+                return display(text, display_id=True)
+            handle.update(text)
+            return handle
+        print(text.text)
+        return True
+
+
+class _UserErrors:
+    """Turn forge-ipy's errors into UsageError: one line, no traceback."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type | None, exc: BaseException | None, tb: Any) -> bool:
+        if isinstance(exc, ForgeError):
+            raise UsageError(str(exc)) from None
+        return False
