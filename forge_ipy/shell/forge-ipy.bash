@@ -1,0 +1,95 @@
+# bash completion for forge-ipy.
+#
+# Source it from ~/.bashrc:
+#     source <(forge-ipy completion bash)
+# or save it as ~/.local/share/bash-completion/completions/forge-ipy.
+#
+# Needs no bash-completion package. Model names contain `/` and `:` (openrouter/openai/gpt-4o,
+# ollama/llama3.2:latest); bash splits words at `:` (COMP_WORDBREAKS), so the words are re-read
+# from COMP_LINE and the part before the last `:` is trimmed from each candidate, as
+# bash-completion's __ltrim_colon_completions does.
+
+_forge_ipy() {
+    local line=${COMP_LINE:0:COMP_POINT}
+    local -a words
+    read -r -a words <<< "$line"
+    # A trailing blank starts a new, empty word.
+    [[ $line =~ [[:space:]]$ || ${#words[@]} -eq 0 ]] && words+=("")
+    local cword=$(( ${#words[@]} - 1 ))
+    local cur=${words[cword]} prev=
+    (( cword > 0 )) && prev=${words[cword-1]}
+    local cmd=${words[1]-} sub=${words[2]-}
+    COMPREPLY=()
+
+    local commands="models select current providers login logout cache complete completion"
+    local -a candidates=()
+    local word
+
+    if (( cword == 1 )); then
+        candidates=($(compgen -W "$commands -h --help" -- "$cur"))
+    else
+        case $cmd in
+            models)
+                if [[ $prev == -p || $prev == --provider ]]; then
+                    candidates=($(compgen -W "$(forge-ipy complete providers 2>/dev/null)" -- "$cur"))
+                elif [[ $cur == --provider=* ]]; then
+                    # `=` is a word break too: readline replaces only what follows it.
+                    candidates=($(compgen -W "$(forge-ipy complete providers 2>/dev/null)" -- "${cur#*=}"))
+                else
+                    candidates=($(compgen -W "-p --provider --refresh --json --porcelain -h --help" -- "$cur"))
+                fi
+                ;;
+            select)
+                if (( cword == 2 )) && [[ $cur != -* ]]; then
+                    # The command matched the prefix already (also against the bare model id).
+                    while IFS= read -r word; do
+                        [[ -n $word ]] && candidates+=("$word")
+                    done < <(forge-ipy complete models "$cur" 2>/dev/null)
+                else
+                    candidates=($(compgen -W "-h --help" -- "$cur"))
+                fi
+                ;;
+            current|providers)
+                candidates=($(compgen -W "--json -h --help" -- "$cur"))
+                ;;
+            login|logout)
+                if (( cword == 2 )); then
+                    candidates=($(compgen -W "$(forge-ipy complete providers 2>/dev/null)" -- "$cur"))
+                fi
+                ;;
+            cache)
+                if (( cword == 2 )); then
+                    candidates=($(compgen -W "stats clear refresh -h --help" -- "$cur"))
+                elif [[ $sub == clear && ( $prev == --provider ) ]]; then
+                    candidates=($(compgen -W "$(forge-ipy complete providers 2>/dev/null)" -- "$cur"))
+                elif [[ $sub == clear && $cur == --provider=* ]]; then
+                    candidates=($(compgen -W "$(forge-ipy complete providers 2>/dev/null)" -- "${cur#*=}"))
+                elif [[ $sub == clear ]]; then
+                    candidates=($(compgen -W "--provider -h --help" -- "$cur"))
+                elif [[ $sub == refresh ]]; then
+                    candidates=($(compgen -W "--quiet -h --help" -- "$cur"))
+                fi
+                ;;
+            complete)
+                (( cword == 2 )) && candidates=($(compgen -W "models providers" -- "$cur"))
+                ;;
+            completion)
+                (( cword == 2 )) && candidates=($(compgen -W "zsh bash" -- "$cur"))
+                ;;
+        esac
+    fi
+
+    # Readline completes only the text after the last `:` when `:` breaks words, so a candidate
+    # must start with the typed text up to that `:`; the rest is what replaces the word.
+    if [[ $cur == *:* && $COMP_WORDBREAKS == *:* && $cur != --provider=* ]]; then
+        local colon_prefix=${cur%"${cur##*:}"}
+        for word in "${candidates[@]}"; do
+            [[ $word == "$colon_prefix"* ]] && COMPREPLY+=("${word#"$colon_prefix"}")
+        done
+    else
+        COMPREPLY=("${candidates[@]}")
+    fi
+    return 0
+}
+
+complete -F _forge_ipy forge-ipy

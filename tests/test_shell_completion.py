@@ -1,0 +1,289 @@
+"""The shipped zsh and bash scripts, run in real shells against a hand-made cache.
+
+zsh: a driver script opens an interactive `zsh -f -i` in a pseudo-terminal (the zpty module),
+loads compinit and our script there, types a command line and TAB, and reads back either every
+match zsh offered (compadd is wrapped to print them) or the command line after the TAB.
+bash: the completion function is called with COMP_LINE/COMP_POINT/COMP_WORDS set as bash would.
+`forge-ipy` on PATH is a shim running `python -m forge_ipy.complete`, so only our code is tested.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from forge_ipy import complete, credentials
+
+SHELL_DIR = Path(complete.__file__).parent / "shell"
+ZSH = shutil.which("zsh")
+BASH = shutil.which("bash")
+
+KEY_VARS = (
+    "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
+    "OPENROUTER_API_KEY", "GROQ_API_KEY", "MISTRAL_API_KEY", "DEEPSEEK_API_KEY", "XAI_API_KEY",
+    "TOGETHER_API_KEY", "FIREWORKS_API_KEY", "CEREBRAS_API_KEY",
+    "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "OLLAMA_HOST",
+)
+
+# provider id -> (key variable, key, root, model ids)
+PROVIDERS = {
+    "openai": ("OPENAI_API_KEY", "sk-openai", "http://127.0.0.1:9/openai/v1",
+               ["gpt-4o", "gpt-4o-mini", "o3"]),
+    "openrouter": ("OPENROUTER_API_KEY", "sk-or", "http://127.0.0.1:9/openrouter/v1",
+                   ["openai/gpt-4o", "anthropic/claude-3.5-sonnet"]),
+    "ollama": (None, None, "http://127.0.0.1:9/ollama", ["llama3.2:latest", "llama3.2:1b"]),
+}
+
+# Runs inside the pseudo-terminal's zsh: load completion and our script, then arm the capture.
+SETUP_ZSH = r"""
+PROMPT= RPROMPT= PS2=
+unsetopt beep
+if [[ $3 == fpath ]]; then
+  mkdir -p $4 && cp $1 $4/_forge-ipy && fpath=($4 $fpath)
+  autoload -Uz compinit && compinit -u -D
+else
+  autoload -Uz compinit && compinit -u -D
+  source $1
+fi
+bindkey '^M' undefined
+bindkey '^J' undefined
+bindkey '^I' complete-word
+zstyle ':completion:*' list-grouped false
+zstyle ':completion:*' insert-tab false
+if [[ $2 == list ]]; then
+  # Print each match zsh accepts (compadd -A applies zsh's own matching), then quit.
+  __forge_end() { exit }
+  comppostfuncs=(__forge_end)
+  compadd() {
+    if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then
+      builtin compadd "$@"; return
+    fi
+    local -a __hits
+    builtin compadd -A __hits "$@"
+    local h
+    for h in $__hits; do print -r -- "<<HIT>>$h<<END>>"; done
+    builtin compadd "$@"
+  }
+else
+  # After the TAB, a key prints the command line as it now stands, then quits.
+  __forge_dump() { print -rn -- $'\n<<BUF>>'"$BUFFER"$'<<END>>\n'; exit }
+  zle -N __forge_dump
+  bindkey '^X^B' __forge_dump
+fi
+print -- "<<SETUP""-OK>>"
+"""
+
+# zsh -f driver.zsh SETUP SCRIPT MODE HOW FPATH_DIR LINE: type LINE and TAB in a fresh zsh.
+DRIVER_ZSH = r"""
+zmodload zsh/zpty || exit 3
+setup=$1 script=$2 mode=$3 how=$4 dir=$5 input=$6
+zpty z zsh -f -i
+zpty -w z "source ${(q)setup} ${(q)script} $mode $how ${(q)dir}"
+zpty -r z line '*<<SETUP-OK>>*'
+if [[ $mode == list ]]; then
+  zpty -w -n z "$input"$'\t'
+else
+  zpty -w -n z "$input"$'\t\C-x\C-b'
+fi
+while zpty -r z line; do print -rn -- $line; done
+"""
+
+BASH_CALL = r"""
+source "$1"
+COMP_LINE=$2
+COMP_POINT=${#COMP_LINE}
+# What bash itself would pass: words split at blanks and at COMP_WORDBREAKS (`:` and `=` here).
+COMP_WORDS=($(printf '%s' "$COMP_LINE" | sed -e 's/\([:=]\)/ \1 /g'))
+[[ $COMP_LINE == *' ' ]] && COMP_WORDS+=("")
+COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 ))
+_forge_ipy forge-ipy "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+printf '%s\n' "${COMPREPLY[@]}"
+"""
+
+
+def _has_zpty() -> bool:
+    if not ZSH:
+        return False
+    probe = subprocess.run([ZSH, "-fc", "zmodload zsh/zpty"], capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
+@pytest.fixture
+def shell_env(tmp_path, monkeypatch) -> dict[str, str]:
+    """Environment for the shells: our cache, our keys, a `forge-ipy` shim first on PATH."""
+    for name in list(os.environ):
+        if name.startswith("FORGE_") or name in KEY_VARS:
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("FORGE_IPY_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("FORGE_IPY_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv(complete.NO_REFRESH_ENV, "1")
+    credentials.forget_fingerprints()
+    entries = {}
+    for pid, (var, key, root, ids) in PROVIDERS.items():
+        monkeypatch.setenv(f"FORGE_{pid.upper()}_BASE_URL", root)
+        if var:
+            monkeypatch.setenv(var, key)
+        entries[pid] = {
+            "provider_id": pid, "fingerprint": credentials.fingerprint(key, root),
+            "fetched_at": time.time(),
+            "models": [{"provider_id": pid, "id": i, "name": i} for i in ids],
+        }
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "models.json").write_text(json.dumps({"schema": 2, "entries": entries}))
+    credentials.forget_fingerprints()
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "forge-ipy"
+    shim.write_text(
+        "#!/bin/sh\n"
+        '[ "$1" = complete ] && shift\n'
+        f'exec "{sys.executable}" -m forge_ipy.complete "$@"\n'
+    )
+    shim.chmod(0o755)
+    env = dict(os.environ)
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    env.setdefault("TERM", "xterm")
+    return env
+
+
+def _zsh(env: dict[str, str], tmp_path: Path, mode: str, line: str, how: str) -> str:
+    setup = tmp_path / "setup.zsh"
+    driver = tmp_path / "driver.zsh"
+    setup.write_text(SETUP_ZSH)
+    driver.write_text(DRIVER_ZSH)
+    args = [ZSH, "-f", str(driver), str(setup), str(SHELL_DIR / "forge-ipy.zsh"), mode, how,
+            str(tmp_path / "fpath"), line]
+    result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
+    return result.stdout
+
+
+def zsh_matches(env: dict[str, str], tmp_path: Path, line: str, how: str = "source") -> list[str]:
+    """Every match zsh offers for `line` followed by TAB."""
+    out = _zsh(env, tmp_path, "list", line, how)
+    return [part.split("<<END>>")[0] for part in out.split("<<HIT>>")[1:]]
+
+
+def zsh_after_tab(env: dict[str, str], tmp_path: Path, line: str, how: str = "source") -> str:
+    """The command line after typing `line` and pressing TAB once."""
+    out = _zsh(env, tmp_path, "buffer", line, how)
+    assert "<<BUF>>" in out, out
+    return out.split("<<BUF>>")[1].split("<<END>>")[0]
+
+
+zsh = pytest.mark.skipif(not _has_zpty(), reason="needs zsh with the zpty module")
+
+
+@pytest.mark.zsh
+@zsh
+@pytest.mark.parametrize("how", ["source", "fpath"])
+def test_zsh_subcommands(shell_env, tmp_path, how):
+    found = zsh_matches(shell_env, tmp_path, "forge-ipy ", how)
+    assert {"models", "select", "current", "providers", "login", "logout", "cache",
+            "complete", "completion"} <= set(found)
+
+
+@pytest.mark.zsh
+@zsh
+@pytest.mark.parametrize("how", ["source", "fpath"])
+def test_zsh_select_offers_models_by_bare_prefix(shell_env, tmp_path, how):
+    assert zsh_matches(shell_env, tmp_path, "forge-ipy select gp", how) == [
+        "openai/gpt-4o", "openai/gpt-4o-mini",
+    ]
+    assert zsh_after_tab(shell_env, tmp_path, "forge-ipy select gp", how) == (
+        "forge-ipy select openai/gpt-4o"  # the common part of both
+    )
+
+
+@pytest.mark.zsh
+@zsh
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("forge-ipy select openrouter/op", "forge-ipy select openrouter/openai/gpt-4o "),
+    ("forge-ipy select ollama/llama3.2:la", "forge-ipy select ollama/llama3.2:latest "),
+    ("forge-ipy select llama3.2:l", "forge-ipy select ollama/llama3.2:latest "),
+])
+def test_zsh_names_with_slash_and_colon_arrive_intact(shell_env, tmp_path, typed, expected):
+    assert zsh_after_tab(shell_env, tmp_path, typed) == expected
+
+
+@pytest.mark.zsh
+@zsh
+def test_zsh_select_lists_every_model(shell_env, tmp_path):
+    assert zsh_matches(shell_env, tmp_path, "forge-ipy select ") == [
+        "ollama/llama3.2:1b", "ollama/llama3.2:latest", "openai/gpt-4o", "openai/gpt-4o-mini",
+        "openai/o3", "openrouter/anthropic/claude-3.5-sonnet", "openrouter/openai/gpt-4o",
+    ]
+
+
+@pytest.mark.zsh
+@zsh
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("forge-ipy models --", {"--provider", "--refresh", "--json", "--porcelain"}),
+    ("forge-ipy models --provider op", {"openai", "openrouter"}),
+    ("forge-ipy models -p op", {"openai", "openrouter"}),
+    ("forge-ipy login gem", {"gemini"}),
+    ("forge-ipy logout ", {"openai", "anthropic", "ollama"}),
+    ("forge-ipy cache ", {"stats", "clear", "refresh"}),
+    ("forge-ipy cache clear --", {"--provider"}),
+    ("forge-ipy completion ", {"zsh", "bash"}),
+])
+def test_zsh_options_and_arguments(shell_env, tmp_path, typed, expected):
+    assert expected <= set(zsh_matches(shell_env, tmp_path, typed))
+
+
+@pytest.mark.zsh
+@zsh
+def test_zsh_script_sourced_before_compinit_says_so(shell_env):
+    script = SHELL_DIR / "forge-ipy.zsh"
+    result = subprocess.run([ZSH, "-fc", f"source {script}"], capture_output=True, text=True,
+                            env=shell_env, timeout=60)
+    assert "compinit" in result.stderr
+
+
+bash = pytest.mark.skipif(not BASH, reason="needs bash")
+
+
+def bash_complete(env: dict[str, str], line: str) -> list[str]:
+    """COMPREPLY of our function for `line` with the cursor at its end."""
+    args = [BASH, "--norc", "--noprofile", "-c", BASH_CALL, "bash",
+            str(SHELL_DIR / "forge-ipy.bash"), line]
+    result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
+    assert result.stderr == ""
+    return [word for word in result.stdout.split("\n") if word]
+
+
+@bash
+@pytest.mark.parametrize(("line", "expected"), [
+    ("forge-ipy sel", ["select"]),
+    ("forge-ipy select gp", ["openai/gpt-4o", "openai/gpt-4o-mini"]),
+    ("forge-ipy select openrouter/op", ["openrouter/openai/gpt-4o"]),
+    # bash replaces only the text after the last `:`, so that is all we answer with.
+    ("forge-ipy select ollama/llama3.2:", ["1b", "latest"]),
+    ("forge-ipy select ollama/llama3.2:la", ["latest"]),
+    ("forge-ipy models -p op", ["openai", "openrouter"]),
+    ("forge-ipy models --provider=op", ["openai", "openrouter"]),
+    ("forge-ipy cache ", ["stats", "clear", "refresh", "-h", "--help"]),
+    ("forge-ipy completion ", ["zsh", "bash"]),
+    ("forge-ipy login gem", ["gemini"]),
+])
+def test_bash(shell_env, line, expected):
+    assert bash_complete(shell_env, line) == expected
+
+
+@bash
+def test_bash_subcommands_and_registration(shell_env):
+    found = bash_complete(shell_env, "forge-ipy ")
+    assert {"models", "select", "current", "providers", "login", "logout", "cache",
+            "complete", "completion"} <= set(found)
+    script = SHELL_DIR / "forge-ipy.bash"
+    result = subprocess.run([BASH, "--norc", "--noprofile", "-c", f"source {script}; complete -p"],
+                            capture_output=True, text=True, env=shell_env, timeout=60)
+    assert "complete -F _forge_ipy forge-ipy" in result.stdout
