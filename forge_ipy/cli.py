@@ -6,12 +6,14 @@ runs it on every Tab.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,6 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="forge-ipy",
         description="See every model of every LLM provider you are logged in to, and pick one.",
@@ -275,10 +279,16 @@ def cmd_cache_refresh(options: argparse.Namespace) -> int:
     from .catalog import get_catalog
     from .settings import cache_dir
 
+    marker = cache_dir() / "refresh.started"  # set by shell completion when it spawned us
     try:
         listing = get_catalog().refresh(options.provider)
-    finally:
-        (cache_dir() / "refresh.started").unlink(missing_ok=True)
+    except BaseException:
+        marker.unlink(missing_ok=True)
+        raise
+    # A provider that failed keeps the marker until it expires, so completion retries it
+    # once a minute rather than on every Tab.
+    if all(p.ok for p in listing.providers):
+        marker.unlink(missing_ok=True)
     if not options.quiet:
         print(f"Refreshed {len(listing.providers)} provider(s), {len(listing)} models.")
         _report_failures(listing)
