@@ -11,9 +11,10 @@ import atexit
 import concurrent.futures
 import threading
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 T = TypeVar("T")
 
@@ -50,6 +51,8 @@ class BackgroundLoop:
     def client(self) -> httpx.AsyncClient:
         """The shared client; call only from coroutines running on this loop."""
         if self._client is None:
+            import httpx  # here, not at import: answering from the cache needs no HTTP stack
+
             # Redirects are never followed: a key must not travel to another origin.
             # Time limits are per provider (asyncio), so httpx's own are generous.
             self._client = httpx.AsyncClient(
