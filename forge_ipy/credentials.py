@@ -21,7 +21,7 @@ from .settings import config_dir
 STORE_NAME = "credentials.json"
 SALT_NAME = "fingerprint.salt"
 
-_store_memo: dict[Path, tuple[float, dict[str, str]]] = {}
+_store_memo: dict[Path, tuple[tuple[int, int, int], dict[str, str]]] = {}
 
 
 def store_path() -> Path:
@@ -32,11 +32,14 @@ def load_store() -> dict[str, str]:
     """Saved keys by provider id; re-read only when the file changes."""
     path = store_path()
     try:
-        mtime = path.stat().st_mtime_ns
+        info = path.stat()
     except OSError:
         return {}
     memo = _store_memo.get(path)
-    if memo and memo[0] == mtime:
+    # Writers replace the file, so a new inode or size shows a change that the clock,
+    # coarse on some file systems, may not.
+    stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+    if memo and memo[0] == stamp:
         return memo[1]
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -45,7 +48,7 @@ def load_store() -> dict[str, str]:
             f"the credential store {path} is unreadable; remove it and run `forge-ipy login`"
         ) from None
     keys = {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str) and v}
-    _store_memo[path] = (mtime, keys)
+    _store_memo[path] = (stamp, keys)
     return keys
 
 

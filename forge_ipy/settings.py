@@ -41,24 +41,25 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir(APP_NAME))
 
 
-_config_memo: dict[Path, tuple[float, dict[str, Any]]] = {}
+_config_memo: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
 
 
 def load_config() -> dict[str, Any]:
     """`config.toml` as a dict ({} when absent), re-read only when the file changes."""
     path = config_dir() / "config.toml"
     try:
-        mtime = path.stat().st_mtime
+        info = path.stat()
     except OSError:
         return {}
+    stamp = (info.st_mtime_ns, info.st_size, info.st_ino)  # the clock alone may be coarse
     memo = _config_memo.get(path)
-    if memo and memo[0] == mtime:
+    if memo and memo[0] == stamp:
         return memo[1]
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SettingError(f"{path} is not valid TOML ({exc}); fix or remove the file") from None
-    _config_memo[path] = (mtime, data)
+    _config_memo[path] = (stamp, data)
     return data
 
 
@@ -89,7 +90,7 @@ def _choice(name: str, value: object, allowed: tuple[str, ...], origin: str) -> 
 
 def _positive(name: str, value: object, origin: str) -> float:
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = float("nan") if isinstance(value, bool) else float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         number = float("nan")
     if not number > 0 or number == float("inf"):

@@ -81,7 +81,7 @@ class RecordedRequest:
     params: dict[str, str]
     auth_headers: tuple[str, ...]  # names of key-carrying headers present (never values)
     started: float
-    ended: float
+    ended: float  # when the answer began (after any latency), so records precede replies
 
 
 _AUTH_HEADERS = ("authorization", "x-api-key", "x-goog-api-key")
@@ -250,14 +250,25 @@ class _Handler(BaseHTTPRequestHandler):
         params = {k: v[-1] for k, v in parse_qs(split.query).items()}
         pid = split.path.split("/")[1] if split.path.count("/") >= 1 else ""
         auth = tuple(h for h in _AUTH_HEADERS if h in {k.lower() for k in self.headers})
+        self._pending: tuple | None = (pid, split.path, params, auth, started)
         try:
             if self.sink:
                 self._send_json(200, {"data": []})
             else:
                 self._serve(self.owner.providers.get(pid), split.path, params)
         finally:
-            record = RecordedRequest(pid, split.path, params, auth, started, time.monotonic())
-            self.owner._record(record, self.sink)
+            self._record_pending()
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        # Record before the client can see a byte of the answer, so a test that has its
+        # response in hand always finds the request in `requests`.
+        self._record_pending()
+        super().send_response(code, message)
+
+    def _record_pending(self) -> None:
+        pending, self._pending = getattr(self, "_pending", None), None
+        if pending is not None:
+            self.owner._record(RecordedRequest(*pending, time.monotonic()), self.sink)
 
     # -- answering ----------------------------------------------------------------------
     def _serve(self, provider: FakeProvider | None, path: str, params: dict[str, str]) -> None:

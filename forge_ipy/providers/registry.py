@@ -7,7 +7,7 @@ shell completion can tell which cache entries are still valid without importing 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..credentials import fingerprint, load_store
 from ..errors import SettingError
@@ -82,19 +82,32 @@ class ProviderAccess:
 
 
 def _custom_specs(config: dict) -> list[ProviderSpec]:
+    builtins = {spec.id: spec for spec in BUILTINS}
     specs = []
     for pid, table in (config.get("providers") or {}).items():
         if not isinstance(table, dict):
             raise SettingError(f"[providers.{pid}] in config.toml must be a table")
-        kind = str(table.get("kind", "openai"))
+        builtin = builtins.get(pid)
+        kind = str(table.get("kind", builtin.wire if builtin else "openai"))
         if kind not in WIRES:
             raise SettingError(
                 f"[providers.{pid}] kind = {kind!r} is unknown; use one of: {', '.join(WIRES)}"
             )
         base_url = table.get("base_url")
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+        if (builtin is None or base_url is not None) and (
+                not isinstance(base_url, str) or not base_url.startswith(("http://", "https://"))):
             raise SettingError(f"[providers.{pid}] needs base_url = \"http(s)://host/v1\"")
         key_env = table.get("api_key_env")
+        if key_env is not None and not (isinstance(key_env, str) and key_env):
+            raise SettingError(f"[providers.{pid}] api_key_env must name an environment variable")
+        if builtin is not None:
+            # A built-in's table moves its root (applied by `resolve`) and may rename it or
+            # name another key variable; what it leaves out stays as in the table above.
+            specs.append(replace(
+                builtin, name=str(table.get("name", builtin.name)), wire=kind,
+                key_envs=(key_env,) if key_env else builtin.key_envs,
+            ))
+            continue
         specs.append(ProviderSpec(
             id=str(pid), name=str(table.get("name", pid)), wire=kind,
             default_root=base_url.rstrip("/"),
@@ -122,7 +135,7 @@ def _root(spec: ProviderSpec, config_root: object) -> tuple[str, bool]:
             return (root if root.endswith(suffix) else root + suffix), True
     if isinstance(config_root, str) and config_root:
         return _normalise_root(config_root), True
-    is_custom = spec not in BUILTINS
+    is_custom = all(spec.id != builtin.id for builtin in BUILTINS)
     return spec.default_root, is_custom
 
 
