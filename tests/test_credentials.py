@@ -1,0 +1,101 @@
+"""The credential store and the salted fingerprints that tie cache entries to a key and root."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from forge_ipy import credentials
+from forge_ipy.credentials import delete_key, fingerprint, load_store, save_key, store_path
+from forge_ipy.errors import CredentialError
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_store_lives_in_the_config_folder(tmp_path):
+    assert store_path().parent == tmp_path / "config"
+    assert load_store() == {}
+
+
+def test_save_key_writes_an_owner_only_file():
+    save_key("openai", "  sk-openai \n")
+    save_key("anthropic", "sk-ant")
+
+    assert mode(store_path()) == 0o600
+    assert load_store() == {"openai": "sk-openai", "anthropic": "sk-ant"}
+    assert json.loads(store_path().read_text()) == load_store()
+
+
+def test_save_key_replaces_an_earlier_key():
+    save_key("openai", "old")
+    save_key("openai", "new")
+
+    assert load_store() == {"openai": "new"}
+
+
+def test_change_within_one_clock_tick_is_seen():
+    """Some file systems stamp times coarsely: a rewrite may keep the old mtime."""
+    save_key("openai", "old")
+    before = store_path().stat()
+    assert load_store() == {"openai": "old"}
+
+    save_key("openai", "new-key")
+    os.utime(store_path(), ns=(before.st_atime_ns, before.st_mtime_ns))
+
+    assert load_store() == {"openai": "new-key"}
+
+
+def test_delete_key():
+    save_key("openai", "sk-openai")
+    save_key("groq", "gsk")
+
+    assert delete_key("openai") is True
+    assert delete_key("openai") is False
+    assert delete_key("never-saved") is False
+    assert load_store() == {"groq": "gsk"}
+    assert mode(store_path()) == 0o600
+
+
+def test_unreadable_store_is_a_credential_error():
+    store_path().parent.mkdir(parents=True)
+    store_path().write_text("{not json")
+
+    with pytest.raises(CredentialError, match="forge-ipy login"):
+        load_store()
+
+
+def test_fingerprint_is_stable_and_follows_key_and_root():
+    base = fingerprint("sk-secret-key", "https://api.openai.com/v1")
+
+    assert fingerprint("sk-secret-key", "https://api.openai.com/v1") == base
+    credentials.forget_fingerprints()  # computed afresh from the saved salt: still equal
+    assert fingerprint("sk-secret-key", "https://api.openai.com/v1") == base
+    others = {
+        fingerprint("sk-other-key", "https://api.openai.com/v1"),
+        fingerprint("sk-secret-key", "https://proxy.test/v1"),
+        fingerprint(None, "https://api.openai.com/v1"),
+    }
+    assert base not in others and len(others) == 3
+
+
+def test_fingerprint_reveals_nothing_of_the_key():
+    found = fingerprint("sk-secret-key", "https://api.openai.com/v1")
+
+    assert "sk-secret-key" not in found
+    assert "secret" not in found
+
+
+def test_fingerprint_is_salted_per_config_folder(tmp_path, monkeypatch):
+    first = fingerprint("sk-secret-key", "https://api.openai.com/v1")
+    salt = tmp_path / "config" / credentials.SALT_NAME
+    assert mode(salt) == 0o600
+    assert len(salt.read_bytes()) >= 16
+
+    monkeypatch.setenv("FORGE_IPY_CONFIG_DIR", str(tmp_path / "elsewhere"))
+
+    assert fingerprint("sk-secret-key", "https://api.openai.com/v1") != first
