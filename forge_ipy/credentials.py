@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import CredentialError
 from .files import atomic_write
-from .settings import config_dir
+from .settings import config_dir, file_stamp
 
 STORE_NAME = "credentials.json"
 SALT_NAME = "fingerprint.salt"
@@ -31,14 +31,10 @@ def store_path() -> Path:
 def load_store() -> dict[str, str]:
     """Saved keys by provider id; re-read only when the file changes."""
     path = store_path()
-    try:
-        info = path.stat()
-    except OSError:
+    stamp = file_stamp(str(path))
+    if stamp is None:
         return {}
     memo = _store_memo.get(path)
-    # Writers replace the file, so a new inode or size shows a change that the clock,
-    # coarse on some file systems, may not.
-    stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
     if memo and memo[0] == stamp:
         return memo[1]
     try:

@@ -7,6 +7,7 @@ Standard library only: shell completion imports this module and must stay fast.
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 from collections.abc import Mapping
@@ -23,40 +24,52 @@ REFRESH_MODES = ("background", "block")
 
 def config_dir() -> Path:
     """Folder of `config.toml`, the credential store and `state.json`."""
-    override = os.environ.get("FORGE_IPY_CONFIG_DIR")
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir(APP_NAME))
+    return _folder("FORGE_IPY_CONFIG_DIR", "user_config_dir")
 
 
 def cache_dir() -> Path:
     """Folder of the shared model cache `models.json`."""
-    override = os.environ.get("FORGE_IPY_CACHE_DIR")
+    return _folder("FORGE_IPY_CACHE_DIR", "user_cache_dir")
+
+
+def _folder(variable: str, platform_function: str) -> Path:
+    # Called on every list request: the Path is built once per distinct value.
+    return _as_path(os.environ.get(variable) or None, platform_function)
+
+
+@functools.lru_cache(maxsize=32)
+def _as_path(override: str | None, platform_function: str) -> Path:
     if override:
         return Path(override)
     import platformdirs
 
-    return Path(platformdirs.user_cache_dir(APP_NAME))
+    return Path(getattr(platformdirs, platform_function)(APP_NAME))
 
 
-_config_memo: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+def file_stamp(path: str) -> tuple[int, int, int] | None:
+    """Changes whenever the file is written or replaced (the clock alone may be coarse)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_size, info.st_ino)
+
+
+_config_memo: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
 
 
 def load_config() -> dict[str, Any]:
     """`config.toml` as a dict ({} when absent), re-read only when the file changes."""
-    path = config_dir() / "config.toml"
-    try:
-        info = path.stat()
-    except OSError:
+    path = os.path.join(config_dir(), "config.toml")
+    stamp = file_stamp(path)
+    if stamp is None:
         return {}
-    stamp = (info.st_mtime_ns, info.st_size, info.st_ino)  # the clock alone may be coarse
     memo = _config_memo.get(path)
     if memo and memo[0] == stamp:
         return memo[1]
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as fh:
+            data = tomllib.loads(fh.read())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SettingError(f"{path} is not valid TOML ({exc}); fix or remove the file") from None
     _config_memo[path] = (stamp, data)

@@ -7,11 +7,12 @@ shell completion can tell which cache entries are still valid without importing 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from ..credentials import fingerprint, load_store
+from ..credentials import STORE_NAME, fingerprint, load_store
 from ..errors import SettingError
-from ..settings import load_config
+from ..settings import config_dir, file_stamp, load_config
 
 # Groq and Mistral speak the OpenAI shape with extra fields, which the openai module reads.
 WIRES = ("openai", "anthropic", "gemini", "openrouter", "together", "ollama")
@@ -71,14 +72,13 @@ class ProviderAccess:
     key_source: str | None
     key: str | None = field(default=None, repr=False, compare=False)
     fingerprint: str = ""
+    # Copies of the spec's, as plain attributes: read many times on every list request.
+    id: str = field(init=False)
+    name: str = field(init=False)
 
-    @property
-    def id(self) -> str:
-        return self.spec.id
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "id", self.spec.id)
+        object.__setattr__(self, "name", self.spec.name)
 
 
 def _custom_specs(config: dict) -> list[ProviderSpec]:
@@ -168,8 +168,17 @@ def is_logged_in(access: ProviderAccess) -> bool:
 
 
 def logged_in(only: tuple[str, ...] | None = None) -> list[ProviderAccess]:
-    """The providers to ask for models, in table order, limited to `only` when given."""
+    """The providers to ask for models, in table order, limited to `only` when given.
+
+    Called on every list request, so the answer is reused while nothing it depends on
+    changed: the watched variables, `config.toml` and the credential store.
+    """
+    global _memo
+    snapshot = _snapshot(only)
+    if _memo is not None and _memo[0] == snapshot and _memo[1] is BUILTINS:
+        return _memo[2]
     specs = all_specs()
+    _watch(specs.values())
     if only:
         unknown = [pid for pid in only if pid not in specs]
         if unknown:
@@ -178,4 +187,28 @@ def logged_in(only: tuple[str, ...] | None = None) -> list[ProviderAccess]:
             )
         specs = {pid: specs[pid] for pid in only}
     accesses = (resolve(spec) for spec in specs.values())
-    return [access for access in accesses if is_logged_in(access)]
+    found = [access for access in accesses if is_logged_in(access)]
+    _memo = (_snapshot(only), BUILTINS, found)
+    return found
+
+
+_memo: tuple[tuple, tuple[ProviderSpec, ...], list[ProviderAccess]] | None = None
+_watched: tuple[str, ...] = ()
+
+
+def _watch(specs: Iterable[ProviderSpec]) -> None:
+    """Remember every variable that can change who is logged in, or where, or with what."""
+    global _watched
+    names = {"FORGE_IPY_CONFIG_DIR"}
+    for spec in specs:
+        names.add(f"FORGE_{spec.id.upper().replace('-', '_')}_BASE_URL")
+        names.update(spec.key_envs)
+        names.update(var for var, _ in spec.sdk_root_envs)
+    _watched = tuple(sorted(names))
+
+
+def _snapshot(only: tuple[str, ...] | None) -> tuple:
+    folder = str(config_dir())
+    return (only, folder, file_stamp(os.path.join(folder, "config.toml")),
+            file_stamp(os.path.join(folder, STORE_NAME)),
+            tuple(map(os.environ.get, _watched)))
