@@ -45,6 +45,11 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f".{module}", __name__), name)
 
 
+def __dir__() -> list[str]:
+    """The lazy names too, so `forge_ipy.<Tab>` offers them before first use."""
+    return sorted(set(globals()) | set(__all__))
+
+
 def load_ipython_extension(ipython: Any) -> None:
     from .ipython import load
 

@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 # -- commands --------------------------------------------------------------------------
 def cmd_models(options: argparse.Namespace) -> int:
     from .catalog import get_catalog
+    from .domain import ModelListing
     from .formatting import (
         MODEL_COLUMNS,
         format_table,
@@ -120,18 +121,23 @@ def cmd_models(options: argparse.Namespace) -> int:
 
     catalog = get_catalog()
     providers = tuple(options.provider or ())
-    if not logged_in(providers or None):
-        return _nobody_logged_in(providers)
-    listing = catalog.get_all_models(providers or None, refresh=options.refresh)
-    catalog.wait_background(timeout=_background_budget())
+    listing = ModelListing((), ())
+    if logged_in(providers or None):
+        listing = catalog.get_all_models(providers or None, refresh=options.refresh)
+        catalog.wait_background(timeout=_background_budget())
+    # No provider at all: nobody logged in, or only Ollama at its default root, not running
+    # (it counts as logged in until probed). Scripts still get a document they can parse.
+    nobody = not listing.providers
     if options.json:
         print(json.dumps(listing_json(listing, time.time()), indent=2))
     elif options.porcelain:
         print("\n".join(porcelain_lines(listing)))
-    else:
+    elif not nobody:
         print(format_table(MODEL_COLUMNS, [model_row(m) for m in listing]))
         print(f"\n{len(listing)} models from {sum(p.ok for p in listing.providers)} "
               "providers", file=sys.stderr)
+    if nobody:
+        return _nobody_logged_in(providers)
     _report_failures(listing)
     failed = [p for p in listing.providers if not p.ok]
     return 1 if failed and not listing.models else 0

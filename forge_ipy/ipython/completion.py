@@ -39,19 +39,16 @@ def forge_matcher(context: CompletionContext) -> dict[str, Any]:
     line = context.line_with_cursor
     found = _SELECT.match(line)
     if found:
-        names = candidates(found["arg"])
+        names, kind = candidates(found["arg"]), "model"
     else:
         found = _PROVIDER.match(line)
         if not found:
             return {"completions": [], "suppress": False}
-        names = [p for p in _provider_ids() if p.startswith(found["arg"])]
-    # IPython replaces only the token (it splits at ':' and other delimiters), so each
-    # completion is the name minus whatever of the argument lies before the token.
-    arg, token = found["arg"], context.token
-    head = arg[: len(arg) - len(token)] if arg.endswith(token) else ""
-    completions = [SimpleCompletion(text=n[len(head):], type="model")
-                   for n in names if n.startswith(head)]
-    return {"completions": completions, "suppress": True}
+        names, kind = [p for p in _provider_ids() if p.startswith(found["arg"])], "provider"
+    # The whole argument is replaced, not just IPython's token (which it splits at ':' and
+    # other delimiters), so `llama3.2:l` can become `ollama/llama3.2:latest`.
+    completions = [SimpleCompletion(text=n, type=kind) for n in names]
+    return {"completions": completions, "suppress": True, "matched_fragment": found["arg"]}
 
 
 def register(ipython: Any) -> None:

@@ -163,7 +163,8 @@ class ForgeMagics(Magics):
         rows = [[p["id"], str(p["models"]), str(p["bytes"]), format_age(p["age_seconds"])]
                 for p in stats["providers"]]
         file = stats["file"]
-        text = (f"file: {file['path']} ({file['bytes']} bytes)\nthis kernel: {counts}\n"
+        size = "absent" if file["bytes"] is None else f"{file['bytes']} bytes"
+        text = (f"file: {file['path']} ({size})\nthis kernel: {counts}\n"
                 + (format_table(["provider", "models", "bytes", "fetched"], rows)
                    if rows else "no cached lists"))
         return TextBlock(text)
