@@ -8,6 +8,7 @@ in docs/cache-format.md. Nothing here knows about HTTP.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -69,6 +70,8 @@ class CacheFile:
         self.path = path or cache_dir() / FILE_NAME
         self.read_only = False  # set when the file is from a newer forge-ipy
         self._warned: set[str] = set()
+        self._locked = False  # this object holds the lock (inside `write`)
+        self._read_signature: tuple[int, int] | None = None
 
     @property
     def lock_path(self) -> Path:
@@ -84,11 +87,14 @@ class CacheFile:
 
     def read(self) -> dict[str, CacheEntry]:
         """Valid-looking entries by provider id; bad files are set aside, never fatal."""
+        self._read_signature = self.signature()
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return {}
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError:
+            text = ""  # not text at all: corrupt, set aside below
+        except OSError as exc:
             self._warn("unreadable", f"cannot read the model cache {self.path} ({exc}); "
                        "fetching instead. Fix its permissions or remove it")
             return {}
@@ -110,7 +116,10 @@ class CacheFile:
             return {}
         self.read_only = False
         if schema < SCHEMA:
-            return {}  # schema 1 entries carry no fingerprint: dropped, refetched, rewritten
+            # Schema 1 entries carry no fingerprint: dropped, refetched, rewritten as schema 2.
+            self._warn("older", f"{self.path} is from an older forge-ipy (schema {schema}); "
+                       "its lists are fetched again and the file rewritten")
+            return {}
         raw_entries = data.get("entries")
         if not isinstance(raw_entries, dict):
             self._set_aside("has no entries table")
@@ -138,6 +147,7 @@ class CacheFile:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with FileLock(self.lock_path, timeout=LOCK_TIMEOUT_SECONDS):
+                self._locked = True
                 entries = self.read()
                 if self.read_only:
                     return {}
@@ -155,13 +165,23 @@ class CacheFile:
             self._warn("write", f"cannot write the model cache {self.path} ({exc}); "
                        "lists stay in memory only")
             return {}
+        finally:
+            self._locked = False
 
     def _set_aside(self, why: str) -> None:
+        """Move the bad file aside, under the lock and only if it is still the file we read:
+        a reader holds no lock, and a writer may have just replaced it with a good one."""
+        from filelock import FileLock, Timeout
+
         aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
         try:
-            os.replace(self.path, aside)
+            with contextlib.nullcontext() if self._locked else \
+                    FileLock(self.lock_path, timeout=LOCK_TIMEOUT_SECONDS):
+                if self.signature() != self._read_signature:
+                    return  # replaced meanwhile: the next read sees the new file
+                os.replace(self.path, aside)
             where = f"moved to {aside.name}"
-        except OSError:
+        except (OSError, Timeout):
             where = "left in place"
         self._warn("corrupt", f"the model cache {self.path} {why}; {where} and rebuilding it")
 

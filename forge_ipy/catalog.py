@@ -11,9 +11,10 @@ from __future__ import annotations
 import concurrent.futures
 import difflib
 import logging
+import operator
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .aggregator import Aggregator, FetchResult
@@ -92,8 +93,10 @@ class Catalog:
         self._loop = loop or background_loop()
         self._aggregator = Aggregator(self._loop.client, max_body_bytes)
         self._failures: dict[str, _Failure] = {}
-        self._recorded: dict[str, int] = {}
-        self._view: tuple[tuple, ModelListing] | None = None
+        # The result each provider's store last came from: held, not its id(), since a freed
+        # result's id is reused and would make the next fetch look already recorded.
+        self._recorded: dict[str, FetchResult] = {}
+        self._view: tuple[tuple, tuple, ModelListing] | None = None
         self._pending: set[concurrent.futures.Future] = set()
         self._lock = threading.RLock()
 
@@ -131,7 +134,7 @@ class Catalog:
         with self._lock:
             self.cache.sync()
             accesses = tuple(logged_in(tuple(providers) if providers else None))
-            entries = self._valid_entries(accesses)
+            entries = self._valid_entries(accesses, providers or None)
             return self._listing(accesses, entries, frozenset(), fresh=frozenset())
 
     def refresh(self, providers: Sequence[str] | None = None,
@@ -148,7 +151,7 @@ class Catalog:
         with self._lock:
             self.cache.sync()
             accesses = tuple(logged_in(tuple(providers) if providers else None))
-            entries = self._valid_entries(accesses)
+            entries = self._valid_entries(accesses, providers or None)
             stale, fetch_now, fetch_behind = set(), [], []
             for access in accesses:
                 entry = entries.get(access.id)
@@ -191,7 +194,9 @@ class Catalog:
         log.debug("cache stale: %s (refreshing in the background)", access.id)
         return False
 
-    def _valid_entries(self, accesses: Iterable[ProviderAccess]) -> dict[str, CacheEntry]:
+    def _valid_entries(self, accesses: Sequence[ProviderAccess],
+                       requested: Sequence[str] | None) -> dict[str, CacheEntry]:
+        self._forget_logged_out(requested, {a.id for a in accesses})
         entries = {}
         for access in accesses:
             entry = self.cache.get(access.id, access.fingerprint)
@@ -201,6 +206,20 @@ class Catalog:
             if failure and failure.fingerprint != access.fingerprint:
                 del self._failures[access.id]  # the key changed: forget the old failure
         return entries
+
+    def _forget_logged_out(self, requested: Sequence[str] | None, asked: set[str]) -> None:
+        """A provider in scope (all, or the ones requested) that is not logged in any more
+        (logout, unset variable) loses its list at once, here and on disk."""
+        entries = self.cache.entries()
+        gone = [pid for pid in (entries if requested is None else requested)
+                if pid in entries and pid not in asked]
+        if not gone:
+            return
+        specs = all_specs()
+        for pid in gone:
+            if pid in specs:  # an unknown id may belong to another config: leave it
+                log.debug("cache: %s is logged out; dropping its list", pid)
+                self.cache.invalidate({pid: entries[pid].fingerprint})
 
     # -- fetching -----------------------------------------------------------------------
     async def _fetch_now(self, plan: _Plan, settings: Settings,
@@ -237,8 +256,8 @@ class Catalog:
         """Store one provider's result, once even when several callers shared the fetch."""
         access = result.access
         with self._lock:
-            first = self._recorded.get(access.id) != id(result)
-            self._recorded[access.id] = id(result)
+            first = self._recorded.get(access.id) is not result
+            self._recorded[access.id] = result
             if result.error is not None:
                 if first:
                     self.cache.counters.errors += 1
@@ -256,13 +275,16 @@ class Catalog:
     # -- building listings --------------------------------------------------------------
     def _memo_listing(self, plan: _Plan) -> ModelListing:
         """The same listing object as last time when nothing changed: a lookup, not a copy."""
-        key = tuple((a.id, id(plan.entries.get(a.id)), a.id in plan.stale,
-                     id(self._failures.get(a.id))) for a in plan.accesses)
+        key = tuple((a.id, a.id in plan.stale) for a in plan.accesses)
+        # Entries and failures are compared by identity and held, so a freed one's id()
+        # reused by a newer one can never bring back an old view.
+        refs = tuple(x for a in plan.accesses
+                     for x in (plan.entries.get(a.id), self._failures.get(a.id)))
         view = self._view
-        if view is not None and view[0] == key:
-            return view[1]
+        if view is not None and view[0] == key and all(map(operator.is_, view[1], refs)):
+            return view[2]
         listing = self._listing(plan.accesses, plan.entries, plan.stale, frozenset())
-        self._view = (key, listing)
+        self._view = (key, refs, listing)
         return listing
 
     def _listing(self, accesses: Sequence[ProviderAccess], entries: Mapping[str, CacheEntry],

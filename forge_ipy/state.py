@@ -43,6 +43,7 @@ def load_state() -> State:
         log.warning("ignoring %s (%s); the next selection rewrites it", path, exc)
         return State()
     if not isinstance(data, dict):
+        log.warning("ignoring %s (not a JSON object); the next selection rewrites it", path)
         return State()
     selection = None
     if isinstance(data.get("provider_id"), str) and isinstance(data.get("model"), str):
