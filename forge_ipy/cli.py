@@ -36,6 +36,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `forge-ipy models | head`: the reader left, nothing to report
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+EPILOG = """settings (environment > config.toml > default):
+  FORGE_MODEL_CACHE_STRATEGY      aggressive | moderate | fresh        (moderate)
+  FORGE_MODEL_CACHE_TTL_SECONDS   TTL for moderate                      (3600)
+  FORGE_MODEL_CACHE_REFRESH       background | block, on expiry         (background)
+  FORGE_PROVIDER_TIMEOUT_SECONDS  the most one provider may take        (10)
+
+files: config.toml, credentials.json and state.json in the config folder
+($FORGE_IPY_CONFIG_DIR); models.json in the cache folder ($FORGE_IPY_CACHE_DIR).
+API roots: FORGE_<ID>_BASE_URL. Keys: OPENAI_API_KEY and the like, or `forge-ipy login`.
+
+In IPython or Jupyter: %load_ext forge_ipy, then %forge_models and %forge_select."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,8 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="forge-ipy",
         description="See every model of every LLM provider you are logged in to, and pick one.",
-        epilog="In IPython or Jupyter: %load_ext forge_ipy, then %forge_models and "
-               "%forge_select.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -86,17 +103,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     cache = command("cache", None, "Inspect or reset the model cache.")
     cache_sub = cache.add_subparsers(title="cache commands", metavar="ACTION", required=True)
-    p = cache_sub.add_parser("stats", help="hits, misses, stale serves, refreshes, errors, "
-                             "and each provider's entry age, size and model count")
+
+    def cache_command(name: str, run: Any, help_text: str) -> argparse.ArgumentParser:
+        p = cache_sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(run=run)
+        return p
+
+    p = cache_command("stats", cmd_cache_stats, "The cache file's path and size, and each "
+                      "provider's entry: model count, bytes and age. Counters of hits, misses, "
+                      "stale serves, refreshes and errors are per process: see the forge_cache magic "
+                      "in a kernel.")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(run=cmd_cache_stats)
-    p = cache_sub.add_parser("clear", help="forget cached lists (all, or one provider's)")
-    p.add_argument("-p", "--provider", action="append", metavar="ID")
-    p.set_defaults(run=cmd_cache_clear)
-    p = cache_sub.add_parser("refresh", help="fetch every logged-in provider now and store it")
-    p.add_argument("-p", "--provider", action="append", metavar="ID")
+    p = cache_command("clear", cmd_cache_clear, "Forget cached lists, in this process and "
+                      "in the shared file: all, or these providers'.")
+    p.add_argument("-p", "--provider", action="append", metavar="ID",
+                   help="only this provider (repeatable)")
+    p = cache_command("refresh", cmd_cache_refresh, "Fetch every logged-in provider (or these) "
+                      "now and store the lists.")
+    p.add_argument("-p", "--provider", action="append", metavar="ID",
+                   help="only this provider (repeatable)")
     p.add_argument("--quiet", action="store_true", help="print nothing (background use)")
-    p.set_defaults(run=cmd_cache_refresh)
 
     p = command("completion", cmd_completion, "Print the shell completion script: "
                 "eval \"$(forge-ipy completion zsh)\" in ~/.zshrc.")
@@ -134,13 +160,18 @@ def cmd_models(options: argparse.Namespace) -> int:
         print("\n".join(porcelain_lines(listing)))
     elif not nobody:
         print(format_table(MODEL_COLUMNS, [model_row(m) for m in listing]))
-        print(f"\n{len(listing)} models from {sum(p.ok for p in listing.providers)} "
-              "providers", file=sys.stderr)
+        answered = sum(p.ok for p in listing.providers)
+        print(f"\n{_count(len(listing), 'model')} from {_count(answered, 'provider')}",
+              file=sys.stderr)
     if nobody:
         return _nobody_logged_in(providers)
     _report_failures(listing)
     failed = [p for p in listing.providers if not p.ok]
     return 1 if failed and not listing.models else 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _nobody_logged_in(providers: tuple[str, ...]) -> int:

@@ -200,6 +200,9 @@ USAGE = "usage: forge-ipy complete {models|providers} [PREFIX]"
 
 def main(argv: list[str]) -> int:
     """`forge-ipy complete KIND [PREFIX]`: print one candidate a line; 0, or 2 on bad usage."""
+    if argv[:1] in (["-h"], ["--help"]):
+        print(USAGE)
+        return 0
     if not argv or argv[0] not in ("models", "providers") or len(argv) > 2:
         print(USAGE, file=sys.stderr)
         return 2

@@ -63,7 +63,8 @@ class ForgeMagics(Magics):
               help="only this provider (repeatable); limits the fetch too")
     @argument("--refresh", action="store_true", help="fetch now, whatever the cache holds")
     @argument("--tools", action="store_true", help="only models known to support tool calling")
-    @argument("-s", "--search", metavar="TEXT", help="only models whose name contains TEXT")
+    @argument("-s", "--search", metavar="TEXT",
+              help="only models whose provider/model or display name contains TEXT")
     @line_magic
     def forge_models(self, line: str) -> Any:
         """Every model of every logged-in provider, grouped by provider, with provider states.
@@ -197,7 +198,7 @@ class ForgeMagics(Magics):
                         shown = len(latest)
                         handle = self._show_progress(handle, TextBlock(progress_text(*latest[-1])))
         if handle is not None and _in_notebook(self.shell):
-            handle.update(TextBlock(""))
+            handle.update({"text/plain": ""}, raw=True)  # the table replaces the progress
         return listing
 
     def _show_progress(self, handle: Any, text: Any) -> Any:

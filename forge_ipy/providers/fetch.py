@@ -122,7 +122,7 @@ def _error_detail(body: bytes, access: ProviderAccess) -> str:
         message = data.get("message") or data.get("detail")
     if not isinstance(message, str):
         return ""
-    return _scrub(" ".join(message.split()), access)[:200]
+    return _scrub(" ".join(message.split()), access)[:200].rstrip(". ")
 
 
 def _scrub(text: str, access: ProviderAccess) -> str:
