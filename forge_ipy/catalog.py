@@ -16,16 +16,18 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from .aggregator import Aggregator, FetchResult
 from .cache import FILE_NAME, CacheEntry, ModelCache
 from .domain import Model, ModelListing, ProviderStatus, Selection, sort_models, split_full_name
 from .errors import ProviderError, SelectionError, SettingError
 from .loop import BackgroundLoop, background_loop
-from .providers.fetch import MAX_BODY_BYTES
 from .providers.registry import ProviderAccess, all_specs, logged_in, resolve
 from .settings import Settings, cache_dir, resolve_settings
 from .state import load_state, save_selection, toggle_favourite
+
+if TYPE_CHECKING:  # imported when the first fetch is made: serving the cache needs no HTTP
+    from .aggregator import Aggregator, FetchResult
 
 log = logging.getLogger("forge_ipy")
 # A provider that just failed (or a local server that is not running) is not asked again
@@ -70,7 +72,7 @@ class CurrentModel:
 class _Failure:
     fingerprint: str
     at: float
-    error: ProviderError | None  # None: a local server that is not running
+    error: ProviderError
 
 
 @dataclass(frozen=True)
@@ -84,14 +86,21 @@ class _Plan:
     fetch_behind: tuple[ProviderAccess, ...]
 
 
+def _absent(access: ProviderAccess, entry: CacheEntry | None) -> bool:
+    """An empty list from a keyless local server found at its default root: not running."""
+    return (entry is not None and not entry.models and access.spec.keyless
+            and not access.root_explicit)
+
+
 class Catalog:
     def __init__(self, *, cache: ModelCache | None = None, loop: BackgroundLoop | None = None,
                  clock: Callable[[], float] = time.time,
-                 max_body_bytes: int = MAX_BODY_BYTES) -> None:
+                 max_body_bytes: int | None = None) -> None:
         self.cache = cache or ModelCache(clock=clock)
         self.clock = clock
         self._loop = loop or background_loop()
-        self._aggregator = Aggregator(self._loop.client, max_body_bytes)
+        self._max_body_bytes = max_body_bytes
+        self._aggregator_instance: Aggregator | None = None
         self._failures: dict[str, _Failure] = {}
         # The result each provider's store last came from: held, not its id(), since a freed
         # result's id is reused and would make the next fetch look already recorded.
@@ -182,6 +191,9 @@ class Catalog:
             return True
         if settings.model_cache_strategy == "fresh":
             return True
+        if _absent(access, entry):  # probe a stopped local server again, now and then
+            expired = now - entry.fetched_at > RETRY_AFTER_SECONDS
+            return None if not expired else settings.model_cache_refresh == "block"
         expired = (settings.model_cache_strategy == "moderate"
                    and now - entry.fetched_at > settings.model_cache_ttl_seconds)
         if not expired:
@@ -222,6 +234,15 @@ class Catalog:
                 self.cache.invalidate({pid: entries[pid].fingerprint})
 
     # -- fetching -----------------------------------------------------------------------
+    @property
+    def _aggregator(self) -> Aggregator:
+        if self._aggregator_instance is None:
+            from .aggregator import Aggregator
+
+            limit = {} if self._max_body_bytes is None else {"max_body_bytes": self._max_body_bytes}
+            self._aggregator_instance = Aggregator(self._loop.client, **limit)
+        return self._aggregator_instance
+
     async def _fetch_now(self, plan: _Plan, settings: Settings,
                          on_update: OnUpdate | None) -> ModelListing:
         waiting = {a.id for a in plan.fetch_now}
@@ -237,16 +258,21 @@ class Catalog:
             if on_update is not None:
                 on_update(self._listing(plan.accesses, entries, plan.stale, frozenset(fresh),
                                         exclude=frozenset(waiting)), tuple(sorted(waiting)))
-        for access in plan.fetch_now:  # no result: a local server that is not running
+        for access in plan.fetch_now:
             if access.id in waiting:
-                self._failures[access.id] = _Failure(access.fingerprint, self.clock(), None)
+                entries[access.id] = self._record_absent(access)
         return self._listing(plan.accesses, entries, plan.stale, frozenset(fresh))
 
     def _fetch_behind(self, accesses: Sequence[ProviderAccess], settings: Settings) -> None:
         async def refresh() -> None:
+            answered = set()
             async for result in self._aggregator.fetch_each(
                     accesses, timeout=settings.provider_timeout_seconds):
+                answered.add(result.access.id)
                 self._record(result)
+            for access in accesses:
+                if access.id not in answered:
+                    self._record_absent(access)
 
         future = self._loop.submit(refresh())
         self._pending.add(future)
@@ -271,6 +297,13 @@ class Catalog:
             self.cache.counters.refreshes += 1
             return self.cache.put(CacheEntry(access.id, access.fingerprint, self.clock(),
                                              sort_models(result.models or ())))
+
+    def _record_absent(self, access: ProviderAccess) -> CacheEntry:
+        """A local server that is not running: remembered as an empty list, shown as nothing,
+        and probed again (in the background) after RETRY_AFTER_SECONDS."""
+        with self._lock:
+            self._failures.pop(access.id, None)
+            return self.cache.put(CacheEntry(access.id, access.fingerprint, self.clock(), ()))
 
     # -- building listings --------------------------------------------------------------
     def _memo_listing(self, plan: _Plan) -> ModelListing:
@@ -305,10 +338,10 @@ class Catalog:
                 fresh: bool) -> ProviderStatus | None:
         failure = self._failures.get(access.id)
         error = failure.error if failure else None
-        if entry is None and failure is not None and error is None:
-            return None  # local server not running: not an error, not a provider to show
         if entry is None and error is None:
             return None  # not fetched yet
+        if error is None and _absent(access, entry):
+            return None  # a local server that is not running: not an error, nothing to show
         return ProviderStatus(
             id=access.id, name=access.name, ok=error is None,
             model_count=len(entry.models) if entry else 0,
@@ -337,7 +370,8 @@ class Catalog:
         with self._lock:
             self.cache.sync()
             stats = self.cache.stats()
-        stats["in_flight"] = self._aggregator.in_flight()
+        aggregator = self._aggregator_instance
+        stats["in_flight"] = aggregator.in_flight() if aggregator else []
         return stats
 
     # -- selection ----------------------------------------------------------------------

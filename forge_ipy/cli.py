@@ -111,8 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = cache_command("stats", cmd_cache_stats, "The cache file's path and size, and each "
                       "provider's entry: model count, bytes and age. Counters of hits, misses, "
-                      "stale serves, refreshes and errors are per process: see the forge_cache magic "
-                      "in a kernel.")
+                      "stale serves, refreshes and errors are per process: see the forge_cache "
+                      "magic in a kernel.")
     p.add_argument("--json", action="store_true", help="print JSON")
     p = cache_command("clear", cmd_cache_clear, "Forget cached lists, in this process and "
                       "in the shared file: all, or these providers'.")
