@@ -8,7 +8,6 @@ widget, CLI) call only this module and display helpers.
 
 from __future__ import annotations
 
-import concurrent.futures
 import difflib
 import logging
 import operator
@@ -27,6 +26,8 @@ from .settings import Settings, cache_dir, resolve_settings
 from .state import load_state, save_selection, toggle_favourite
 
 if TYPE_CHECKING:  # imported when the first fetch is made: serving the cache needs no HTTP
+    import concurrent.futures
+
     from .aggregator import Aggregator, FetchResult
 
 log = logging.getLogger("forge_ipy")
@@ -152,7 +153,10 @@ class Catalog:
 
     def wait_background(self, timeout: float | None = None) -> None:
         """Let background refreshes finish (a CLI calls this before it exits)."""
-        concurrent.futures.wait(list(self._pending), timeout=timeout)
+        if self._pending:
+            import concurrent.futures
+
+            concurrent.futures.wait(list(self._pending), timeout=timeout)
 
     # -- planning -----------------------------------------------------------------------
     def _plan(self, providers: Sequence[str] | None, settings: Settings, refresh: bool) -> _Plan:

@@ -6,14 +6,15 @@ loop avoids `asyncio.run` inside ipykernel, whose loop is always running, and ne
 
 from __future__ import annotations
 
-import asyncio
 import atexit
-import concurrent.futures
 import threading
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # asyncio and httpx load with the first request, not with the package
+    import asyncio
+    import concurrent.futures
+
     import httpx
 
 T = TypeVar("T")
@@ -29,6 +30,8 @@ class BackgroundLoop:
     def _ensure_started(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None or not self._thread or not self._thread.is_alive():
+                import asyncio
+
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(
                     target=loop.run_forever, name="forge-ipy-loop", daemon=True
@@ -39,6 +42,8 @@ class BackgroundLoop:
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         """Schedule `coro` on the loop; returns a thread-safe future."""
+        import asyncio
+
         return asyncio.run_coroutine_threadsafe(coro, self._ensure_started())
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -67,6 +72,8 @@ class BackgroundLoop:
         if loop is None:
             return
         if self._client is not None:
+            import asyncio
+
             client, self._client = self._client, None
             asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(timeout=5)
         loop.call_soon_threadsafe(loop.stop)
