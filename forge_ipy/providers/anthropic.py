@@ -45,7 +45,4 @@ def to_model(provider_id: str, item: dict[str, Any]) -> Model:
 def parse_page(provider_id: str, payload: Any, request: PageRequest) -> Page:
     items = expect_list(payload, "data")
     models = [to_model(provider_id, item) for item in items]
-    if payload.get("has_more") and items:
-        after = payload.get("last_id") or items[-1]["id"]
-        return Page(models, PageRequest(request.path, {**request.params, "after_id": str(after)}))
-    return Page(models)
+    return Page(models, next_by_last_id(payload, items, request, "after_id"))

@@ -72,5 +72,14 @@ def as_price(value: Any, per_token: bool = False) -> float | None:
     return round(number * 1_000_000, 6) if per_token else number
 
 
+def next_by_last_id(payload: dict[str, Any], items: list[dict[str, Any]],
+                    request: PageRequest, cursor: str) -> PageRequest | None:
+    """The next page of a `has_more` list, asked for by its last id (`after`, `after_id`)."""
+    if not payload.get("has_more") or not items:
+        return None
+    last = payload.get("last_id") or items[-1]["id"]
+    return PageRequest(request.path, {**request.params, cursor: str(last)})
+
+
 def bearer(key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
