@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain import Model
-from .wire import Page, PageRequest, as_int, expect_list
+from .wire import Page, PageRequest, as_int, expect_list, next_by_last_id
 
 API_VERSION = "2023-06-01"
 PAGE_LIMIT = "1000"

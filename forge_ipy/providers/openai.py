@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain import Model
-from .wire import Page, PageRequest, as_int, bearer, expect_list
+from .wire import Page, PageRequest, as_int, bearer, expect_list, next_by_last_id
 
 headers = bearer
 
