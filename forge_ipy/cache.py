@@ -199,6 +199,33 @@ class CacheCounters:
     refreshes: int = 0
     errors: int = 0
 
+    def minus(self, other: CacheCounters) -> CacheCounters:
+        return CacheCounters(**{k: v - getattr(other, k) for k, v in vars(self).items()})
+
+
+STATS_NAME = "stats.json"
+
+
+def add_to_totals(path: Path, lock_path: Path, delta: CacheCounters,
+                  now: float) -> dict[str, Any]:
+    """Add one process's counts to the totals every process shares; returns the totals."""
+    from filelock import FileLock
+
+    with FileLock(lock_path, timeout=LOCK_TIMEOUT_SECONDS):
+        try:
+            totals = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(totals, dict):
+                raise ValueError("not an object")
+        except (OSError, ValueError):  # absent or damaged: counting starts again
+            totals = {}
+        totals.setdefault("since", now)
+        for name, count in vars(delta).items():
+            previous = totals.get(name)
+            totals[name] = (previous if isinstance(previous, int) else 0) + count
+        if any(vars(delta).values()):
+            atomic_write(path, json.dumps(totals))
+    return totals
+
 
 @dataclass
 class ModelCache:
@@ -209,6 +236,7 @@ class ModelCache:
     counters: CacheCounters = field(default_factory=CacheCounters)
     _entries: dict[str, CacheEntry] = field(default_factory=dict)
     _seen_signature: tuple[int, int] | None = None
+    _flushed: CacheCounters = field(default_factory=CacheCounters)
 
     def sync(self) -> None:
         """Take in what other processes wrote since we last looked (a stat when nothing did)."""
@@ -268,6 +296,18 @@ class ModelCache:
             if mine is None or mine.fetched_at < entry.fetched_at:
                 self._entries[pid] = entry
 
+    def flush_counters(self) -> dict[str, Any]:
+        """Add what this process counted since the last flush to the shared totals."""
+        current = CacheCounters(**vars(self.counters))
+        try:
+            totals = add_to_totals(self.file.path.with_name(STATS_NAME), self.file.lock_path,
+                                   current.minus(self._flushed), self.clock())
+        except Exception as exc:  # diagnostics must never break a command or a kernel exit
+            log.debug("cannot update cache counters: %s", exc)
+            return {}
+        self._flushed = current
+        return totals
+
     def stats(self) -> dict[str, Any]:
         now = self.clock()
         try:
@@ -276,6 +316,7 @@ class ModelCache:
             file_size = None
         return {
             **vars(self.counters),
+            "all_processes": self.flush_counters(),
             "file": {"path": str(self.file.path), "bytes": file_size,
                      "read_only": self.file.read_only},
             "providers": [

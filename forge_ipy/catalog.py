@@ -8,6 +8,7 @@ widget, CLI) call only this module and display helpers.
 
 from __future__ import annotations
 
+import atexit
 import difflib
 import logging
 import operator
@@ -465,8 +466,17 @@ def get_catalog() -> Catalog:
     global _default
     with _default_lock:
         if _default is None or _default.cache.file.path != cache_dir() / FILE_NAME:
+            if _default is not None:
+                _default.cache.flush_counters()
             _default = Catalog()
         return _default
+
+
+@atexit.register
+def _flush_counters_at_exit() -> None:
+    """Every process adds its cache counts to the totals that `forge-ipy cache stats` shows."""
+    if _default is not None:
+        _default.cache.flush_counters()
 
 
 def get_all_models(providers: Sequence[str] | None = None, *, refresh: bool = False,

@@ -110,9 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     p = cache_command("stats", cmd_cache_stats, "The cache file's path and size, and each "
-                      "provider's entry: model count, bytes and age. Counters of hits, misses, "
-                      "stale serves, refreshes and errors are per process: see the forge_cache "
-                      "magic in a kernel.")
+                      "provider's entry: model count, bytes and age, and the hits, misses, "
+                      "stale serves, refreshes and errors counted by every process.")
     p.add_argument("--json", action="store_true", help="print JSON")
     p = cache_command("clear", cmd_cache_clear, "Forget cached lists, in this process and "
                       "in the shared file: all, or these providers'.")
@@ -292,21 +291,13 @@ def _known_provider(provider_id: str) -> Any:
 
 def cmd_cache_stats(options: argparse.Namespace) -> int:
     from .catalog import get_catalog
-    from .formatting import format_age, format_table
+    from .formatting import format_cache_stats
 
     stats = get_catalog().stats()
     if options.json:
         _print_json(stats)
-        return 0
-    file = stats["file"]
-    print(f"file: {file['path']} ({file['bytes'] if file['bytes'] is not None else 'absent'}"
-          f"{' bytes' if file['bytes'] is not None else ''})")
-    counts = ("hits", "misses", "stale_serves", "refreshes", "errors")
-    print("this process: " + ", ".join(f"{k.replace('_', ' ')} {stats[k]}" for k in counts))
-    rows = [[p["id"], str(p["models"]), str(p["bytes"]), format_age(p["age_seconds"])]
-            for p in stats["providers"]]
-    if rows:
-        print(format_table(["provider", "models", "bytes", "fetched"], rows))
+    else:  # this process only asked for the stats: its own counters are all zero
+        print(format_cache_stats(stats, time.time(), process=None))
     return 0
 
 

@@ -6,6 +6,8 @@ reads the same everywhere: `gpt-4o  128k  tools`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from .domain import Model, ModelListing, ProviderStatus
 
 
@@ -114,3 +116,31 @@ def porcelain_lines(listing: ModelListing) -> list[str]:
                   m.input_price, m.output_price)
         rows.append("\t".join(cell(v) for v in values))
     return rows
+
+
+_COUNTERS = ("hits", "misses", "stale_serves", "refreshes", "errors")
+
+
+def _counts(counters: dict[str, object]) -> str:
+    return ", ".join(f"{name.replace('_', ' ')} {counters.get(name, 0)}" for name in _COUNTERS)
+
+
+def format_cache_stats(stats: dict[str, Any], now: float, process: str | None) -> str:
+    """`forge-ipy cache stats` and `%forge_cache`: the file, the counters, each entry.
+
+    `process` names this process's own counters ("this kernel"), or None to leave them out.
+    """
+    file = stats["file"]
+    size = "absent" if file["bytes"] is None else f"{file['bytes']} bytes"
+    lines = [f"file: {file['path']} ({size})"]
+    totals = stats.get("all_processes") or {}
+    if totals:
+        since = format_age(now - totals["since"]) if "since" in totals else "the start"
+        lines.append(f"all processes, counting since {since}: {_counts(totals)}")
+    if process:
+        lines.append(f"{process}: {_counts(stats)}")
+    rows = [[p["id"], str(p["models"]), str(p["bytes"]), format_age(p["age_seconds"])]
+            for p in stats["providers"]]
+    lines.append(format_table(["provider", "models", "bytes", "fetched"], rows)
+                 if rows else "no cached lists")
+    return "\n".join(lines)

@@ -521,3 +521,20 @@ def test_the_console_script_lists_selects_and_reports(loopback, serve, launcher)
     assert unknown.returncode != 0 and "Traceback" not in unknown.stderr
     assert unknown.stderr.startswith("forge-ipy: unknown provider")
 
+
+
+def test_cache_stats_add_up_the_counts_of_every_process(logged):
+    """Each `forge-ipy` process adds its hits and misses to totals that outlive it."""
+    env = dict(os.environ)
+
+    def cli_run(*argv: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "forge_ipy", *argv], env=env,
+                              capture_output=True, text=True, timeout=60, check=True)
+        return done.stdout
+
+    cli_run("models", "--json")  # 3 misses: the providers are fetched and stored
+    cli_run("models", "--json")  # a new process: 3 hits, from the file
+    totals = json.loads(cli_run("cache", "stats", "--json"))["all_processes"]
+    # misses include Ollama, probed at its (closed) default root and remembered as absent
+    assert (totals["misses"], totals["hits"], totals["refreshes"]) == (4, 3, 3)
+    assert "all processes, counting since" in cli_run("cache", "stats")

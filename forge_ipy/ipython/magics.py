@@ -145,7 +145,7 @@ class ForgeMagics(Magics):
     def forge_cache(self, line: str) -> Any:
         """Cache diagnostics (hits, misses, stale serves, refreshes, errors, entries), or
         clear / refresh the cached lists."""
-        from ..formatting import format_age, format_table
+        from ..formatting import format_cache_stats
         from .display import TextBlock
 
         args = parse_argstring(self.forge_cache, line)
@@ -158,17 +158,7 @@ class ForgeMagics(Magics):
             listing = self._fetch(args.provider, refresh=True)
             return TextBlock(f"Refreshed {len(listing.providers)} provider(s), "
                              f"{len(listing)} models.")
-        stats = catalog.stats()
-        counts = ", ".join(f"{k.replace('_', ' ')} {stats[k]}"
-                           for k in ("hits", "misses", "stale_serves", "refreshes", "errors"))
-        rows = [[p["id"], str(p["models"]), str(p["bytes"]), format_age(p["age_seconds"])]
-                for p in stats["providers"]]
-        file = stats["file"]
-        size = "absent" if file["bytes"] is None else f"{file['bytes']} bytes"
-        text = (f"file: {file['path']} ({size})\nthis kernel: {counts}\n"
-                + (format_table(["provider", "models", "bytes", "fetched"], rows)
-                   if rows else "no cached lists"))
-        return TextBlock(text)
+        return TextBlock(format_cache_stats(catalog.stats(), time.time(), "this kernel"))
 
     # -- shared -------------------------------------------------------------------------
     def _catalog(self) -> Any:
