@@ -212,13 +212,15 @@ def cmd_providers(options: argparse.Namespace) -> int:
             source = "no key needed"
         else:
             source = access.key_source or "not set: " + " or ".join(spec.key_envs or ("login",))
+        # A keyless server at its default root counts only when it answers (DESIGN.md).
+        probed = spec.keyless and not access.root_explicit
         rows.append({"id": spec.id, "name": spec.name, "logged_in": is_logged_in(access),
-                     "key_source": source, "api_root": access.root})
+                     "when_running": probed, "key_source": source, "api_root": access.root})
     if options.json:
         _print_json(rows)
         return 0
-    table = [[r["id"], r["name"], "yes" if r["logged_in"] else "no", r["key_source"],
-              r["api_root"]] for r in rows]
+    table = [[r["id"], r["name"], "if running" if r["when_running"] else
+              "yes" if r["logged_in"] else "no", r["key_source"], r["api_root"]] for r in rows]
     print(format_table(["id", "name", "logged in", "key", "API root"], table))
     return 0
 
