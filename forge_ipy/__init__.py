@@ -8,8 +8,7 @@ Imports are lazy so that `%load_ext` and shell completion stay fast.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # not typing's: shell completion imports this package on every Tab
 __version__ = "0.1.0"
 __all__ = [
     "ForgeError",
@@ -25,6 +24,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .catalog import current, get_all_models, refresh, select, stats
     from .domain import Model, ModelListing
     from .errors import ForgeError

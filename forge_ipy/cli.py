@@ -10,10 +10,12 @@ import json
 import sys
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
+# typing is not imported at run time: shell completion starts in this module.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from typing import Any
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,10 +20,14 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 from . import settings
 from .providers import registry
+
+# typing is not imported at run time: shell completion starts in this module.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA = 2
 CACHE_NAME = "models.json"

@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import json
 import os
-import secrets
 from pathlib import Path
 
 from .errors import CredentialError
@@ -69,6 +68,8 @@ def _salt() -> bytes:
         salt = path.read_bytes()
         if len(salt) >= 16:
             return salt
+    import secrets  # once per installation
+
     salt = secrets.token_bytes(32)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import functools
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .errors import SettingError
+
+# typing is not imported at run time: shell completion starts in this module.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 APP_NAME = "forge-ipy"
 STRATEGIES = ("aggressive", "moderate", "fresh")
@@ -67,6 +70,8 @@ def load_config() -> dict[str, Any]:
     memo = _config_memo.get(path)
     if memo and memo[0] == stamp:
         return memo[1]
+    import tomllib  # here: most people have no config.toml, and completion must start fast
+
     try:
         with open(path, encoding="utf-8") as fh:
             data = tomllib.loads(fh.read())
