@@ -117,9 +117,11 @@ class Aggregator:
 
     async def fetch_each(
         self, accesses: Sequence[ProviderAccess], *, timeout: float
-    ) -> AsyncIterator[FetchResult]:
-        tasks = [asyncio.shield(self.shared_fetch(a, timeout)) for a in accesses]
-        for next_done in asyncio.as_completed(tasks):
-            result = await next_done
-            if result is not None:
-                yield result
+    ) -> AsyncIterator[tuple[ProviderAccess, FetchResult | None]]:
+        """Each provider with its result as soon as it is in; None for a local server found
+        not running, so callers learn that at once too."""
+        async def one(access: ProviderAccess) -> tuple[ProviderAccess, FetchResult | None]:
+            return access, await asyncio.shield(self.shared_fetch(access, timeout))
+
+        for next_done in asyncio.as_completed([one(a) for a in accesses]):
+            yield await next_done

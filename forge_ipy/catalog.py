@@ -253,39 +253,43 @@ class Catalog:
         waiting = {a.id for a in plan.fetch_now}
         fresh: set[str] = set()
         entries = dict(plan.entries)
-        async for result in self._aggregator.fetch_each(
-                plan.fetch_now, timeout=settings.provider_timeout_seconds):
-            waiting.discard(result.access.id)
-            entry = self._record(result)
-            if entry is not None:
-                entries[entry.provider_id] = entry
-                fresh.add(entry.provider_id)
+
+        def report() -> None:
             if on_update is not None:
                 on_update(self._listing(plan.accesses, entries, plan.stale, frozenset(fresh),
                                         exclude=frozenset(waiting)), tuple(sorted(waiting)))
-        for access in plan.fetch_now:
-            if access.id in waiting:
-                entries[access.id] = self._record_absent(access)
+
+        report()  # what is known before any answer, and who is being asked
+        async for access, result in self._aggregator.fetch_each(
+                plan.fetch_now, timeout=settings.provider_timeout_seconds):
+            waiting.discard(access.id)
+            entry = self._record(access, result)
+            if entry is not None:
+                entries[access.id] = entry
+                fresh.add(access.id)
+            report()
         return self._listing(plan.accesses, entries, plan.stale, frozenset(fresh))
 
     def _fetch_behind(self, accesses: Sequence[ProviderAccess], settings: Settings) -> None:
         async def refresh() -> None:
-            answered = set()
-            async for result in self._aggregator.fetch_each(
+            async for access, result in self._aggregator.fetch_each(
                     accesses, timeout=settings.provider_timeout_seconds):
-                answered.add(result.access.id)
-                self._record(result)
-            for access in accesses:
-                if access.id not in answered:
-                    self._record_absent(access)
+                self._record(access, result)
 
         future = self._loop.submit(refresh())
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
 
-    def _record(self, result: FetchResult) -> CacheEntry | None:
-        """Store one provider's result, once even when several callers shared the fetch."""
-        access = result.access
+    def _record(self, access: ProviderAccess, result: FetchResult | None) -> CacheEntry | None:
+        """Store one provider's result, once even when several callers shared the fetch.
+
+        None is a local server found not running: remembered as an empty list, shown as
+        nothing, and probed again (in the background) after RETRY_AFTER_SECONDS.
+        """
+        if result is None:
+            with self._lock:
+                self._failures.pop(access.id, None)
+                return self.cache.put(CacheEntry(access.id, access.fingerprint, self.clock(), ()))
         with self._lock:
             first = self._recorded.get(access.id) is not result
             self._recorded[access.id] = result
@@ -302,13 +306,6 @@ class Catalog:
             self.cache.counters.refreshes += 1
             return self.cache.put(CacheEntry(access.id, access.fingerprint, self.clock(),
                                              sort_models(result.models or ())))
-
-    def _record_absent(self, access: ProviderAccess) -> CacheEntry:
-        """A local server that is not running: remembered as an empty list, shown as nothing,
-        and probed again (in the background) after RETRY_AFTER_SECONDS."""
-        with self._lock:
-            self._failures.pop(access.id, None)
-            return self.cache.put(CacheEntry(access.id, access.fingerprint, self.clock(), ()))
 
     # -- building listings --------------------------------------------------------------
     def _memo_listing(self, plan: _Plan) -> ModelListing:

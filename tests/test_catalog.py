@@ -127,6 +127,23 @@ def test_every_refresh_is_stored(loopback, serve, catalog, clock):
     assert file_entries()["openai"]["models"][0]["id"] == "m-29"
 
 
+def test_progress_names_who_is_asked_first_then_fills_in(loopback, serve, catalog):
+    """Frontends learn at once which providers are being asked, and a stopped local Ollama
+    leaves the waiting list as soon as it is found not running, before a slow provider."""
+    loopback.add("openai")
+    loopback.add("anthropic", latency=0.5)
+    serve()
+    updates = []
+    listing = catalog.start(on_update=lambda listing, waiting: updates.append(
+        (names(listing), waiting))).result(timeout=30)
+
+    assert updates[0] == ([], ("anthropic", "ollama", "openai"))
+    assert updates[-1][1] == ()
+    assert next(w for n, w in updates if "anthropic/claude-haiku-4-5" in n) == ()
+    assert any("ollama" not in waiting and "anthropic" in waiting for _, waiting in updates)
+    assert listing.status("ollama") is None  # not running: no error, nothing shown
+
+
 def test_concurrent_callers_share_one_fetch_per_provider(loopback, serve, catalog):
     for pid in TWO:
         loopback.add(pid, latency=0.5)
