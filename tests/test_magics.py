@@ -6,6 +6,7 @@ The terminal chooser (`%forge_select` with no name) and the notebook widget have
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -513,3 +514,29 @@ def test_unload_removes_everything_and_reload_restores_it(ip, served, capsys):
     result, out, _ = cell(ip, capsys, "%forge_select gpt-4o")
     assert result.success and out == "Switched to model: gpt-4o on provider: OpenAI\n"
     assert "%forge_select openai/gpt-4o" in completed(ip, "%forge_select gpt-4o")
+
+
+@pytest.mark.parametrize("keys, selected", [
+    ("claude-haiku\r", ("anthropic", "claude-haiku-4-5")),  # type to filter, Enter picks
+    ("\x03", None),  # Ctrl-C: nothing changes
+])
+def test_bare_forge_select_in_a_terminal_opens_the_chooser(ip, served, capsys, monkeypatch,
+                                                           keys, selected):
+    """The real prompt_toolkit chooser, fed through a pipe as a terminal would."""
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from forge_ipy.ipython import chooser
+
+    with create_pipe_input() as pipe:
+        monkeypatch.setattr(chooser, "choose_model", functools.partial(
+            chooser.choose_model, input=pipe, output=DummyOutput()))
+        pipe.send_text(keys)
+        result, out, _ = cell(ip, capsys, "%forge_select")
+
+    assert result.success
+    if selected is None:
+        assert "Switched" not in out and not (config_dir() / "state.json").exists()
+    else:
+        assert out.endswith(f"Switched to model: {selected[1]} on provider: Anthropic\n")
+        assert (state()["provider_id"], state()["model"]) == selected
