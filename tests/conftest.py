@@ -19,14 +19,8 @@ from forge_ipy.providers import registry
 from forge_ipy.providers.fetch import MAX_BODY_BYTES
 from forge_ipy.testing import LoopbackProviders
 
-PROVIDER_KEY_VARS = (
-    "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
-    "OPENROUTER_API_KEY", "GROQ_API_KEY", "MISTRAL_API_KEY", "DEEPSEEK_API_KEY", "XAI_API_KEY",
-    "TOGETHER_API_KEY", "FIREWORKS_API_KEY", "CEREBRAS_API_KEY",
-)
 T = TypeVar("T")
 
-SDK_ROOT_VARS = ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "OLLAMA_HOST")
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +37,7 @@ def isolated(tmp_path, monkeypatch, closed_root) -> Iterator[None]:
     """Fresh config and cache folders; no provider keys, roots or FORGE_* settings from the
     person running the tests; Ollama's default root on a closed port."""
     for name in list(os.environ):
-        if name.startswith("FORGE_") or name in PROVIDER_KEY_VARS or name in SDK_ROOT_VARS:
+        if name.startswith("FORGE_") or name in registry.environment_variables():
             monkeypatch.delenv(name)
     monkeypatch.setenv("FORGE_IPY_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("FORGE_IPY_CACHE_DIR", str(tmp_path / "cache"))

@@ -20,17 +20,13 @@ from pathlib import Path
 import pytest
 
 from forge_ipy import complete, credentials
+from forge_ipy.providers import registry
 
 SHELL_DIR = Path(complete.__file__).parent / "shell"
 ZSH = shutil.which("zsh")
 BASH = shutil.which("bash")
 
-KEY_VARS = (
-    "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
-    "OPENROUTER_API_KEY", "GROQ_API_KEY", "MISTRAL_API_KEY", "DEEPSEEK_API_KEY", "XAI_API_KEY",
-    "TOGETHER_API_KEY", "FIREWORKS_API_KEY", "CEREBRAS_API_KEY",
-    "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "OLLAMA_HOST",
-)
+KEY_VARS = registry.environment_variables()  # keys, API roots, the config folder
 
 # provider id -> (key variable, key, root, model ids)
 PROVIDERS = {

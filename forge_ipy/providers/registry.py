@@ -196,15 +196,19 @@ _memo: tuple[tuple, tuple[ProviderSpec, ...], list[ProviderAccess]] | None = Non
 _watched: tuple[str, ...] = ()
 
 
-def _watch(specs: Iterable[ProviderSpec]) -> None:
-    """Remember every variable that can change who is logged in, or where, or with what."""
-    global _watched
+def environment_variables(specs: Iterable[ProviderSpec] = BUILTINS) -> tuple[str, ...]:
+    """Every variable that can change who is logged in, or where, or with what key."""
     names = {"FORGE_IPY_CONFIG_DIR"}
     for spec in specs:
         names.add(f"FORGE_{spec.id.upper().replace('-', '_')}_BASE_URL")
         names.update(spec.key_envs)
         names.update(var for var, _ in spec.sdk_root_envs)
-    _watched = tuple(sorted(names))
+    return tuple(sorted(names))
+
+
+def _watch(specs: Iterable[ProviderSpec]) -> None:
+    global _watched
+    _watched = environment_variables(specs)
 
 
 def _snapshot(only: tuple[str, ...] | None) -> tuple:
