@@ -35,6 +35,9 @@ log = logging.getLogger("forge_ipy")
 # A provider that just failed (or a local server that is not running) is not asked again
 # for this long unless a refresh is forced, so one dead gateway does not slow every call.
 RETRY_AFTER_SECONDS = 60.0
+# A local server found not running (Ollama at its default root) is probed again, in the
+# background, this long after; `--refresh` asks at once.
+ABSENT_RECHECK_SECONDS = 600.0
 
 OnUpdate = Callable[[ModelListing, tuple[str, ...]], None]
 
@@ -197,7 +200,7 @@ class Catalog:
         if settings.model_cache_strategy == "fresh":
             return True
         if _absent(access, entry):  # probe a stopped local server again, now and then
-            expired = now - entry.fetched_at > RETRY_AFTER_SECONDS
+            expired = now - entry.fetched_at > ABSENT_RECHECK_SECONDS
             return None if not expired else settings.model_cache_refresh == "block"
         expired = (settings.model_cache_strategy == "moderate"
                    and now - entry.fetched_at > settings.model_cache_ttl_seconds)
@@ -284,7 +287,7 @@ class Catalog:
         """Store one provider's result, once even when several callers shared the fetch.
 
         None is a local server found not running: remembered as an empty list, shown as
-        nothing, and probed again (in the background) after RETRY_AFTER_SECONDS.
+        nothing, and probed again (in the background) after ABSENT_RECHECK_SECONDS.
         """
         if result is None:
             with self._lock:

@@ -613,3 +613,23 @@ def test_hits_and_misses_are_logged_at_debug(two, catalog, caplog):
     assert (logging.DEBUG, "cache miss: openai") in lines
     assert (logging.DEBUG, "cache hit: openai") in lines
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_stopped_local_ollama_is_remembered_and_probed_again_later(two, catalog, clock):
+    """Ollama at its default root, not running: no error, no status, and no probe on every
+    call; it is asked again in the background after ABSENT_RECHECK_SECONDS."""
+    from forge_ipy.catalog import ABSENT_RECHECK_SECONDS
+
+    listing = catalog.get_all_models(settings=MODERATE)
+    assert listing.status("ollama") is None and listing.status("openai").ok
+    probed_at = catalog.cache.entries()["ollama"].fetched_at
+
+    clock.advance(ABSENT_RECHECK_SECONDS - 1)
+    catalog.get_all_models(settings=MODERATE)
+    catalog.wait_background(timeout=10)
+    assert catalog.cache.entries()["ollama"].fetched_at == probed_at
+
+    clock.advance(2)
+    assert catalog.get_all_models(settings=MODERATE).status("ollama") is None
+    catalog.wait_background(timeout=10)
+    assert catalog.cache.entries()["ollama"].fetched_at == clock.now
