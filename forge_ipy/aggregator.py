@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import httpx
 
@@ -102,6 +103,9 @@ class Aggregator:
         self._max_body_bytes = max_body_bytes
         self._inflight: dict[tuple[str, str], asyncio.Task[FetchResult | None]] = {}
 
+    def _forget(self, key: tuple[str, str], _task: asyncio.Task) -> None:
+        self._inflight.pop(key, None)
+
     def in_flight(self) -> list[str]:
         return [pid for pid, _ in self._inflight]
 
@@ -112,7 +116,7 @@ class Aggregator:
             task = asyncio.ensure_future(fetch_one(
                 self._client(), access, timeout=timeout, max_body_bytes=self._max_body_bytes))
             self._inflight[key] = task
-            task.add_done_callback(lambda _t, key=key: self._inflight.pop(key, None))
+            task.add_done_callback(partial(self._forget, key))
         return task
 
     async def fetch_each(

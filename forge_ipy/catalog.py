@@ -328,7 +328,8 @@ class Catalog:
     def _listing(self, accesses: Sequence[ProviderAccess], entries: Mapping[str, CacheEntry],
                  stale: frozenset[str], fresh: frozenset[str],
                  exclude: frozenset[str] = frozenset()) -> ModelListing:
-        statuses, models = [], []
+        statuses: list[ProviderStatus] = []
+        models: list[Model] = []
         for access in accesses:
             if access.id in exclude:
                 continue

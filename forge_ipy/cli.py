@@ -221,8 +221,9 @@ def cmd_providers(options: argparse.Namespace) -> int:
     if options.json:
         _print_json(rows)
         return 0
-    table = [[r["id"], r["name"], "if running" if r["when_running"] else
-              "yes" if r["logged_in"] else "no", r["key_source"], r["api_root"]] for r in rows]
+    table = [[str(r["id"]), str(r["name"]), "if running" if r["when_running"] else
+              "yes" if r["logged_in"] else "no", str(r["key_source"]), str(r["api_root"])]
+             for r in rows]
     print(format_table(["id", "name", "logged in", "key", "API root"], table))
     return 0
 

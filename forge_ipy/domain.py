@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
 ErrorKind = Literal["auth", "timeout", "unreachable", "http", "bad_response", "too_large"]
-ERROR_KINDS: tuple[str, ...] = ErrorKind.__args__
+ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)
 
 
 class _Frozen(BaseModel):

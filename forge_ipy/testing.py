@@ -426,8 +426,8 @@ def _render_gemini(provider: FakeProvider, params: dict[str, str]) -> Any:
              else ["embedContent"]} for m in page]
     payload: dict[str, Any] = {"models": data}
     if start + len(page) < len(provider.models):
-        token = base64.urlsafe_b64encode(str(start + len(page)).encode())
-        payload["nextPageToken"] = token.decode()
+        offset = str(start + len(page)).encode()
+        payload["nextPageToken"] = base64.urlsafe_b64encode(offset).decode()
     return payload
 
 

@@ -207,7 +207,6 @@ class _UserErrors:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type | None, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, kind: type | None, exc: BaseException | None, tb: Any) -> None:
         if isinstance(exc, ForgeError):
             raise UsageError(str(exc)) from None
-        return False

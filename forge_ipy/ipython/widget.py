@@ -73,7 +73,7 @@ class ModelPicker(anywidget.AnyWidget):
     _esm = Path(__file__).with_name("widget.js")
     _css = Path(__file__).with_name("widget.css")
 
-    groups = traitlets.List().tag(sync=True)
+    groups: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
     value = traitlets.Unicode("").tag(sync=True)
     status = traitlets.Unicode("").tag(sync=True)
     status_kind = traitlets.Unicode("info").tag(sync=True)

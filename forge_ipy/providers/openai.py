@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain import Model
-from .wire import Page, PageRequest, as_int, bearer, expect_list, next_by_last_id
+from .wire import Page, PageRequest, as_dict, as_int, bearer, expect_list, next_by_last_id
 
 headers = bearer
 
@@ -20,7 +20,7 @@ def first_page() -> PageRequest:
 
 
 def to_model(provider_id: str, item: dict[str, Any]) -> Model:
-    capabilities = item.get("capabilities") if isinstance(item.get("capabilities"), dict) else {}
+    capabilities = as_dict(item, "capabilities")
     tools = capabilities.get("function_calling")
     modalities = ["text"] + (["image"] if capabilities.get("vision") else [])
     return Model(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain import Model
-from .wire import Page, PageRequest, as_int, as_price, bearer, expect_list
+from .wire import Page, PageRequest, as_dict, as_int, as_price, bearer, expect_list
 
 headers = bearer
 
@@ -15,9 +15,9 @@ def first_page() -> PageRequest:
 
 
 def to_model(provider_id: str, item: dict[str, Any]) -> Model:
-    pricing = item.get("pricing") if isinstance(item.get("pricing"), dict) else {}
-    top = item.get("top_provider") if isinstance(item.get("top_provider"), dict) else {}
-    arch = item.get("architecture") if isinstance(item.get("architecture"), dict) else {}
+    pricing = as_dict(item, "pricing")
+    top = as_dict(item, "top_provider")
+    arch = as_dict(item, "architecture")
     params = item.get("supported_parameters")
     modalities = arch.get("input_modalities")
     return Model(

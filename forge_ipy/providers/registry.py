@@ -108,6 +108,7 @@ def _custom_specs(config: dict) -> list[ProviderSpec]:
                 key_envs=(key_env,) if key_env else builtin.key_envs,
             ))
             continue
+        assert isinstance(base_url, str)  # checked above: a custom endpoint needs its root
         specs.append(ProviderSpec(
             id=str(pid), name=str(table.get("name", pid)), wire=kind,
             default_root=base_url.rstrip("/"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain import Model
-from .wire import Page, PageRequest, as_int, as_price, bearer, expect_list
+from .wire import Page, PageRequest, as_dict, as_int, as_price, bearer, expect_list
 
 headers = bearer
 CHAT_TYPES = {"chat", "language", "code"}
@@ -19,7 +19,7 @@ def first_page() -> PageRequest:
 
 
 def to_model(provider_id: str, item: dict[str, Any]) -> Model:
-    pricing = item.get("pricing") if isinstance(item.get("pricing"), dict) else {}
+    pricing = as_dict(item, "pricing")
     return Model(
         provider_id=provider_id,
         id=item["id"],

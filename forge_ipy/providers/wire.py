@@ -49,6 +49,12 @@ def expect_list(payload: Any, key: str | None) -> list[dict[str, Any]]:
     return items
 
 
+def as_dict(item: dict[str, Any], key: str) -> dict[str, Any]:
+    """`item[key]` when it is an object, else {}: providers omit or null nested objects."""
+    value = item.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def as_int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
