@@ -141,7 +141,13 @@ class Catalog:
         plan = self._plan(providers, resolved, refresh)
         if plan.fetch_behind:
             self._fetch_behind(plan.fetch_behind, resolved)
-        return self._loop.submit(self._fetch_now(plan, resolved, on_update))
+        if plan.fetch_now:
+            return self._loop.submit(self._fetch_now(plan, resolved, on_update))
+        import concurrent.futures
+
+        done: concurrent.futures.Future[ModelListing] = concurrent.futures.Future()
+        done.set_result(self._memo_listing(plan))  # all from the cache: no trip to the loop
+        return done
 
     def cached(self, providers: Sequence[str] | None = None) -> ModelListing:
         """What the cache holds for the logged-in providers, however old; no network."""
