@@ -7,7 +7,9 @@ User mistakes raise UsageError: one line, no traceback.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -99,7 +101,7 @@ class ForgeMagics(Magics):
             name = self._choose_in_terminal()
             if name is None:
                 return None
-        with self._user_errors():
+        with _user_errors():
             print(self._catalog().select(name, settings=self.settings()).message)
         return None
 
@@ -120,7 +122,7 @@ class ForgeMagics(Magics):
         from ..providers.registry import all_specs, is_logged_in, resolve
         from .display import TextBlock
 
-        with self._user_errors():
+        with _user_errors():
             listing = self._catalog().cached()
             rows = []
             for spec in all_specs().values():
@@ -151,7 +153,7 @@ class ForgeMagics(Magics):
         args = parse_argstring(self.forge_cache, line)
         catalog = self._catalog()
         if args.action == "clear":
-            with self._user_errors():
+            with _user_errors():
                 cleared = catalog.clear_cache(args.provider)
             return TextBlock(f"Cleared {len(cleared)} cached provider list(s).")
         if args.action == "refresh":
@@ -166,15 +168,12 @@ class ForgeMagics(Magics):
 
         return get_catalog()
 
-    def _user_errors(self) -> Any:
-        return _UserErrors()
-
     def _fetch(self, providers: list[str] | None, *, refresh: bool) -> Any:
         """The listing, showing per-provider progress while a fetch is under way."""
         from .display import TextBlock, progress_text
 
         latest: list[tuple[Any, tuple[str, ...]]] = []
-        with self._user_errors():
+        with _user_errors():
             future = self._catalog().start(providers, refresh=refresh,
                                            on_update=lambda *update: latest.append(update),
                                            settings=self.settings())
@@ -201,12 +200,10 @@ class ForgeMagics(Magics):
         return True
 
 
-class _UserErrors:
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
     """Turn forge-ipy's errors into UsageError: one line, no traceback."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type | None, exc: BaseException | None, tb: Any) -> None:
-        if isinstance(exc, ForgeError):
-            raise UsageError(str(exc)) from None
+    try:
+        yield
+    except ForgeError as exc:
+        raise UsageError(str(exc)) from None
