@@ -540,3 +540,16 @@ def test_bare_forge_select_in_a_terminal_opens_the_chooser(ip, served, capsys, m
     else:
         assert out.endswith(f"Switched to model: {selected[1]} on provider: Anthropic\n")
         assert (state()["provider_id"], state()["model"]) == selected
+
+
+def test_forge_models_shows_progress_while_a_provider_is_slow(ip, loopback, serve, capsys):
+    """Which providers are done and which are still waiting, while the fetch runs."""
+    loopback.add("openai")
+    loopback.add("anthropic", latency=0.6)
+    serve()
+    result, out, _ = cell(ip, capsys, "%forge_models")
+    assert result.success
+    progress = [line for line in out.splitlines() if line.startswith("Fetching models")]
+    assert progress, out
+    assert any("openai (3)" in line and "waiting: anthropic" in line for line in progress)
+    assert len(result.result) == 5  # and then the whole list
