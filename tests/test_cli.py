@@ -27,7 +27,7 @@ MODEL_KEYS = {"provider_id", "id", "name", "context_length", "max_output_tokens"
               "input_price", "output_price"}
 PROVIDER_KEYS = {"id", "name", "ok", "model_count", "from_cache", "age_seconds", "error_kind",
                  "error"}
-SECRET = "sk-SECRET-do-not-print-7f3a9c1e"
+SECRET = "test-SECRET-do-not-print-7f3a9c1e"  # not shaped like a real key
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
