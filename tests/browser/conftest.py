@@ -1,9 +1,10 @@
-"""A real JupyterLab and a real Chromium for the browser tests.
+"""A real Jupyter front end and a real Chromium for the browser tests.
 
-JupyterLab runs on 127.0.0.1 with a random token, in its own config, data and runtime folders
-(the virtual environment's `share/jupyter` stays on the path, so the widget extensions
-installed there are found), against a loopback provider server started here. Chromium is
-Debian's (`/usr/bin/chromium`), driven by Playwright's sync API.
+JupyterLab 4 (`jupyter lab`) or Notebook 7 (`jupyter notebook`) runs on 127.0.0.1 with a random
+token, in its own config, data and runtime folders (the virtual environment's `share/jupyter`
+stays on the path, so the widget extensions installed there are found), against a loopback
+provider server started here. Chromium is Debian's (`/usr/bin/chromium`), driven by
+Playwright's sync API.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 # Two hostile ids: one that would open a dialog, one that would leave a mark on `window`.
 HOSTILE_IDS = ("<img src=x onerror=alert(1)>", "<img src=y onerror=window.__xss=1>")
 STARTUP_SECONDS = 120.0
+# The front ends a test may ask for: the `jupyter` subcommand and what to call it in messages.
+APPS = {"lab": "JupyterLab", "notebook": "Notebook 7"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -46,7 +49,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @dataclass
-class JupyterLab:
+class JupyterServer:
+    """A running `jupyter lab` or `jupyter notebook`; `app` says which."""
+
+    app: str
     url: str
     token: str
     root_dir: Path
@@ -55,8 +61,13 @@ class JupyterLab:
     loopback: LoopbackProviders
     process: subprocess.Popen[bytes] = field(repr=False)
 
+    @property
+    def name(self) -> str:
+        return APPS[self.app]
+
     def page_url(self, notebook: str) -> str:
-        return f"{self.url}/lab/tree/{notebook}?token={self.token}"
+        path = f"lab/tree/{notebook}" if self.app == "lab" else f"notebooks/{notebook}"
+        return f"{self.url}/{path}?token={self.token}"
 
     def log_tail(self, lines: int = 60) -> str:
         try:
@@ -95,13 +106,13 @@ def _clean_environment() -> dict[str, str]:
             and name not in dropped}
 
 
-def _wait_ready(lab: JupyterLab) -> None:
+def _wait_ready(lab: JupyterServer) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     request = urllib.request.Request(f"{lab.url}/api/status",
                                      headers={"Authorization": f"token {lab.token}"})
     while time.monotonic() < deadline:
         if lab.process.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited ({lab.process.returncode}):\n"
+            raise RuntimeError(f"{lab.name} exited ({lab.process.returncode}):\n"
                                f"{lab.log_tail()}")
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
@@ -110,11 +121,11 @@ def _wait_ready(lab: JupyterLab) -> None:
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.25)
-    raise RuntimeError(f"JupyterLab did not answer within {STARTUP_SECONDS:g} s:\n"
+    raise RuntimeError(f"{lab.name} did not answer within {STARTUP_SECONDS:g} s:\n"
                        f"{lab.log_tail()}")
 
 
-def _stop(lab: JupyterLab) -> None:
+def _stop(lab: JupyterServer) -> None:
     """Ask the server to shut down (it stops its kernels), then make sure it is gone."""
     process = lab.process
     if process.poll() is None:
@@ -159,19 +170,23 @@ def sample_providers() -> LoopbackProviders:
 
 @pytest.fixture
 def start_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """`start_lab(providers, env=None)`: JupyterLab on 127.0.0.1 with a token and isolated
-    folders, its kernels pointed at `providers` (a LoopbackProviders not yet started: it is
-    started here), with `env` added to theirs. Both are stopped when the test ends."""
-    labs: list[JupyterLab] = []
+    """`start_lab(providers, env=None, app="lab")`: JupyterLab (`app="notebook"`: Notebook 7)
+    on 127.0.0.1 with a token and isolated folders, its kernels pointed at `providers` (a
+    LoopbackProviders not yet started: it is started here), with `env` added to theirs. Both
+    are stopped when the test ends."""
+    labs: list[JupyterServer] = []
 
-    def start(providers: LoopbackProviders, env: dict[str, str] | None = None) -> JupyterLab:
+    def start(providers: LoopbackProviders, env: dict[str, str] | None = None,
+              app: str = "lab") -> JupyterServer:
+        if app not in APPS:
+            raise ValueError(f"app must be one of {sorted(APPS)}, not {app!r}")
         if "ollama" not in providers.providers:
             providers.add("ollama")  # else the kernel would look for a real local Ollama
         if not CHROMIUM.exists():
             pytest.skip(f"{CHROMIUM} is missing")
         providers.start()
         try:
-            lab = _start_lab(tmp_path_factory.mktemp("jupyter"), providers, env or {})
+            lab = _start_lab(tmp_path_factory.mktemp("jupyter"), providers, env or {}, app)
         except BaseException:
             providers.stop()
             raise
@@ -189,13 +204,15 @@ def start_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
                 lab.loopback.stop()
 
 
-def _start_lab(base: Path, providers: LoopbackProviders, extra_env: dict[str, str]) -> JupyterLab:
+def _start_lab(base: Path, providers: LoopbackProviders, extra_env: dict[str, str],
+               app: str) -> JupyterServer:
     folders = {name: base / name for name in (
         "root", "jupyter-config", "jupyter-data", "jupyter-runtime", "ipython", "forge-config",
         "forge-cache", "lab-settings", "lab-workspaces")}
     for folder in folders.values():
         folder.mkdir()
-    # No news or update checks: nothing reaches out, no toast covers the page.
+    # No news or update checks: nothing reaches out, no toast covers the page. Notebook 7
+    # runs the same notification plugin and reads the same settings folder.
     notification = folders["lab-settings"] / "@jupyterlab" / "apputils-extension"
     notification.mkdir(parents=True)
     (notification / "notification.jupyterlab-settings").write_text(
@@ -213,8 +230,10 @@ def _start_lab(base: Path, providers: LoopbackProviders, extra_env: dict[str, st
         "PYTHONUNBUFFERED": "1",
         **extra_env,
     }
+    # `jupyter notebook` loads JupyterLab's server extension too, so the LabApp settings
+    # hold for both; Notebook 7's own app needs its settings and workspaces folders as well.
     command = [
-        sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
+        sys.executable, "-m", "jupyter", app, "--no-browser", "--ip=127.0.0.1",
         f"--port={port}", "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={folders['root']}",
         f"--LabApp.user_settings_dir={folders['lab-settings']}",
@@ -222,15 +241,18 @@ def _start_lab(base: Path, providers: LoopbackProviders, extra_env: dict[str, st
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.extension_manager=readonly", "--ServerApp.terminals_enabled=False",
     ]
+    if app == "notebook":
+        command += [f"--JupyterNotebookApp.user_settings_dir={folders['lab-settings']}",
+                    f"--JupyterNotebookApp.workspaces_dir={folders['lab-workspaces']}"]
     if os.geteuid() == 0:  # CI containers run as root
         command.append("--allow-root")
-    log_path = base / "jupyterlab.log"
+    log_path = base / f"jupyter-{app}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=env, cwd=folders["root"], stdout=log,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True)
-    return JupyterLab(f"http://127.0.0.1:{port}", token, folders["root"], log_path,
-                      folders["forge-config"], providers, process)
+    return JupyterServer(app, f"http://127.0.0.1:{port}", token, folders["root"], log_path,
+                         folders["forge-config"], providers, process)
 
 
 @dataclass
