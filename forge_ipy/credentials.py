@@ -63,6 +63,7 @@ def delete_key(provider_id: str) -> bool:
 
 
 def _salt() -> bytes:
+    """This installation's random fingerprint salt, made once and shared by every process."""
     path = config_dir() / SALT_NAME
     with contextlib.suppress(OSError):
         salt = path.read_bytes()
@@ -71,16 +72,27 @@ def _salt() -> bytes:
     import secrets  # once per installation
 
     salt = secrets.token_bytes(32)
+    tmp = path.with_name(f".{SALT_NAME}.{os.getpid()}.{secrets.token_hex(4)}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process won the race: use its salt
-        return path.read_bytes()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(salt)
+        # link() puts the whole file in place, or fails when one is there: processes that
+        # start together never read a half-written salt and all end up with the same one.
+        # A damaged (short) one is replaced.
+        if path.exists():
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+    except FileExistsError:
+        pass  # another process won the race: use its salt
     except OSError:
         return salt  # read-only config folder: fingerprints last for this process only
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(salt)
-    return salt
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    return path.read_bytes()
 
 
 _fingerprints: dict[tuple[Path, str | None, str], str] = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import stat
@@ -99,3 +101,15 @@ def test_fingerprint_is_salted_per_config_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("FORGE_IPY_CONFIG_DIR", str(tmp_path / "elsewhere"))
 
     assert fingerprint("sk-secret-key", "https://api.openai.com/v1") != first
+
+
+def test_a_damaged_salt_is_replaced_and_then_shared():
+    """A salt file cut short (a crash mid-write, a full disk) is not used as a salt."""
+    salt_file = credentials.config_dir() / credentials.SALT_NAME
+    salt_file.parent.mkdir(parents=True, exist_ok=True)
+    salt_file.write_bytes(b"")
+    first = credentials.fingerprint("k", "https://a/v1")
+    assert len(salt_file.read_bytes()) == 32
+    credentials.forget_fingerprints()
+    assert credentials.fingerprint("k", "https://a/v1") == first
+    assert first != hmac.new(b"", b"k\x00https://a/v1", hashlib.sha256).hexdigest()[:32]
