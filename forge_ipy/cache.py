@@ -203,27 +203,47 @@ class CacheCounters:
         return CacheCounters(**{k: v - getattr(other, k) for k, v in vars(self).items()})
 
 
-STATS_NAME = "stats.json"
+STATS_NAME = "stats.jsonl"
+COMPACT_STATS_BYTES = 64 * 1024
 
 
-def add_to_totals(path: Path, lock_path: Path, delta: CacheCounters,
-                  now: float) -> dict[str, Any]:
-    """Add one process's counts to the totals every process shares; returns the totals."""
-    from filelock import FileLock
+def add_to_totals(path: Path, delta: CacheCounters, now: float) -> None:
+    """Append one process's counts to the log every process shares.
 
-    with FileLock(lock_path, timeout=LOCK_TIMEOUT_SECONDS):
+    One short `write` to a file opened for appending lands whole, so no lock (and no
+    filelock import) is needed: a CLI run pays a few microseconds for its diagnostics.
+    """
+    counts = vars(delta)
+    if not any(counts.values()):
+        return
+    line = json.dumps({"at": now, **counts}, separators=(",", ":")) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def read_totals(path: Path) -> dict[str, Any]:
+    """The counts of every process added up, with `since` (the earliest); {} when none."""
+    totals: dict[str, Any] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return totals
+    for line in lines:
         try:
-            totals = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(totals, dict):
-                raise ValueError("not an object")
-        except (OSError, ValueError):  # absent or damaged: counting starts again
-            totals = {}
-        totals.setdefault("since", now)
-        for name, count in vars(delta).items():
-            previous = totals.get(name)
-            totals[name] = (previous if isinstance(previous, int) else 0) + count
-        if any(vars(delta).values()):
-            atomic_write(path, json.dumps(totals))
+            row = json.loads(line)
+        except ValueError:
+            continue  # a damaged line costs its own counts only
+        if not isinstance(row, dict) or not isinstance(row.get("at"), int | float):
+            continue
+        totals["since"] = min(totals.get("since", row["at"]), row["at"])
+        for name in vars(CacheCounters()):
+            count = row.get(name)
+            if isinstance(count, int) and not isinstance(count, bool):
+                totals[name] = totals.get(name, 0) + count
     return totals
 
 
@@ -297,16 +317,30 @@ class ModelCache:
                 self._entries[pid] = entry
 
     def flush_counters(self) -> dict[str, Any]:
-        """Add what this process counted since the last flush to the shared totals."""
+        """Add what this process counted since the last flush to the shared totals; returns
+        the totals of every process."""
         current = CacheCounters(**vars(self.counters))
+        path = self.file.path.with_name(STATS_NAME)
         try:
-            totals = add_to_totals(self.file.path.with_name(STATS_NAME), self.file.lock_path,
-                                   current.minus(self._flushed), self.clock())
-        except Exception as exc:  # diagnostics must never break a command or a kernel exit
+            add_to_totals(path, current.minus(self._flushed), self.clock())
+        except OSError as exc:  # diagnostics must never break a command or a kernel exit
             log.debug("cannot update cache counters: %s", exc)
-            return {}
-        self._flushed = current
+        else:
+            self._flushed = current
+        totals = read_totals(path)
+        with contextlib.suppress(OSError):
+            if path.stat().st_size > COMPACT_STATS_BYTES:
+                self._compact_totals(path)
         return totals
+
+    def _compact_totals(self, path: Path) -> None:
+        """Fold the log into one line, so it never grows past a few kilobytes for long."""
+        from filelock import FileLock
+
+        with FileLock(self.file.lock_path, timeout=LOCK_TIMEOUT_SECONDS):
+            totals = read_totals(path)
+            since = totals.pop("since", self.clock())
+            atomic_write(path, json.dumps({"at": since, **totals}) + "\n")
 
     def stats(self) -> dict[str, Any]:
         now = self.clock()

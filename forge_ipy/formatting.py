@@ -134,9 +134,8 @@ def format_cache_stats(stats: dict[str, Any], now: float, process: str | None) -
     size = "absent" if file["bytes"] is None else f"{file['bytes']} bytes"
     lines = [f"file: {file['path']} ({size})"]
     totals = stats.get("all_processes") or {}
-    if totals:
-        since = format_age(now - totals["since"]) if "since" in totals else "the start"
-        lines.append(f"all processes, counting since {since}: {_counts(totals)}")
+    since = f"since {format_age(now - totals['since'])}" if "since" in totals else "so far"
+    lines.append(f"all processes, counted {since}: {_counts(totals)}")
     if process:
         lines.append(f"{process}: {_counts(stats)}")
     rows = [[p["id"], str(p["models"]), str(p["bytes"]), format_age(p["age_seconds"])]

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from forge_ipy import credentials
-from forge_ipy.cache import FILE_NAME, SCHEMA, CacheEntry, CacheFile, ModelCache
+from forge_ipy.cache import FILE_NAME, SCHEMA, STATS_NAME, CacheEntry, CacheFile, ModelCache
 from forge_ipy.catalog import Catalog
 from forge_ipy.domain import Model
 from forge_ipy.providers.registry import logged_in
@@ -477,3 +477,19 @@ def test_many_cli_refreshes_at_once_keep_every_provider(loopback, serve):
     assert all(len(loopback.requests_for(pid)) == 1 for pid in providers)
     catalog = Catalog()
     assert {p.id for p in catalog.cached().providers} == set(providers)
+
+
+def test_counters_of_every_process_add_up_and_the_log_stays_small(clock):
+    """Each process appends one line; damaged lines are skipped; a long log is folded."""
+    cache = ModelCache(clock=clock)
+    stats_path = cache.file.path.with_name(STATS_NAME)
+    stats_path.parent.mkdir(parents=True, exist_ok=True)
+    row = json.dumps({"at": clock.now - 100, "hits": 2, "misses": 1}) + "\n"
+    stats_path.write_text(row * 4000 + "not json\n")  # 4,000 earlier processes, one torn line
+    cache.counters.hits = 5
+
+    totals = cache.flush_counters()
+
+    assert (totals["hits"], totals["misses"], totals["since"]) == (8005, 4000, clock.now - 100)
+    assert len(stats_path.read_text().splitlines()) == 1  # folded: over 64 KiB
+    assert cache.flush_counters()["hits"] == 8005  # nothing new: nothing counted twice

@@ -537,4 +537,4 @@ def test_cache_stats_add_up_the_counts_of_every_process(logged):
     totals = json.loads(cli_run("cache", "stats", "--json"))["all_processes"]
     # misses include Ollama, probed at its (closed) default root and remembered as absent
     assert (totals["misses"], totals["hits"], totals["refreshes"]) == (4, 3, 3)
-    assert "all processes, counting since" in cli_run("cache", "stats")
+    assert "all processes, counted since" in cli_run("cache", "stats")
