@@ -40,12 +40,15 @@ class CacheEntry:
     fingerprint: str
     fetched_at: float
     models: tuple[Model, ...]
-    size_bytes: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {"provider_id": self.provider_id, "fingerprint": self.fingerprint,
                 "fetched_at": self.fetched_at,
-                "models": [m.model_dump(mode="json") for m in self.models]}
+                "models": _models_adapter.dump_python(self.models, mode="json")}
+
+    def size_bytes(self) -> int:
+        """The models' size as compact JSON: what the entry costs in the file."""
+        return len(_models_adapter.dump_json(self.models))
 
 
 def _entry_from_json(pid: str, raw: Any) -> CacheEntry:
@@ -59,8 +62,7 @@ def _entry_from_json(pid: str, raw: Any) -> CacheEntry:
         raise ValueError("entry has no model list")
     rows = [{**row, "provider_id": pid} if isinstance(row, dict) else row for row in rows]
     models = _models_adapter.validate_python(rows)
-    return CacheEntry(pid, raw["fingerprint"], float(fetched_at), models,
-                      len(json.dumps(rows, separators=(",", ":"))))
+    return CacheEntry(pid, raw["fingerprint"], float(fetched_at), models)
 
 
 class CacheFile:
@@ -283,10 +285,6 @@ class ModelCache:
         return entry
 
     def put(self, entry: CacheEntry) -> CacheEntry:
-        if not entry.size_bytes:
-            size = len(json.dumps(entry.to_json()["models"], separators=(",", ":")))
-            entry = CacheEntry(entry.provider_id, entry.fingerprint, entry.fetched_at,
-                               entry.models, size)
         self._entries[entry.provider_id] = entry
         self._merge_written(self.file.write({entry.provider_id: entry}))
         return entry
@@ -354,7 +352,7 @@ class ModelCache:
             "file": {"path": str(self.file.path), "bytes": file_size,
                      "read_only": self.file.read_only},
             "providers": [
-                {"id": pid, "models": len(e.models), "bytes": e.size_bytes,
+                {"id": pid, "models": len(e.models), "bytes": e.size_bytes(),
                  "age_seconds": round(max(0.0, now - e.fetched_at), 1)}
                 for pid, e in sorted(self._entries.items())
             ],

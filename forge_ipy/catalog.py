@@ -9,7 +9,6 @@ widget, CLI) call only this module and display helpers.
 from __future__ import annotations
 
 import atexit
-import difflib
 import logging
 import operator
 import threading
@@ -89,6 +88,19 @@ class _Plan:
     stale: frozenset[str]
     fetch_now: tuple[ProviderAccess, ...]
     fetch_behind: tuple[ProviderAccess, ...]
+
+
+def _close_names(name: str, listing: ModelListing, most: int = 5) -> tuple[str, ...]:
+    """Full names that contain `name`, then those spelled like it (as full name or bare id)."""
+    import difflib  # only for a name that matched nothing
+
+    full = [m.full_name for m in listing]
+    lowered = name.lower()
+    similar_ids = set(difflib.get_close_matches(name, {m.id for m in listing}, most, 0.6))
+    found = [n for n in full if lowered in n.lower()]
+    found += difflib.get_close_matches(name, full, most, 0.6)
+    found += [m.full_name for m in listing if m.id in similar_ids]
+    return tuple(dict.fromkeys(found))[:most]
 
 
 def _absent(access: ProviderAccess, entry: CacheEntry | None) -> bool:
@@ -425,17 +437,10 @@ class Catalog:
         status = listing.status(provider_id) if provider_id else None
         if provider_id and status is not None and not status.ok and not status.model_count:
             return SelectionError(f"cannot check {name!r}: {provider_id} failed ({status.error})")
-        full = [m.full_name for m in listing]
-        lowered = name.lower()
-        close = [n for n in full if lowered in n.lower()][:5]
-        close += [n for n in difflib.get_close_matches(name, full, n=5, cutoff=0.6)
-                  if n not in close]
-        close += [m.full_name for m in listing
-                  if m.id in difflib.get_close_matches(name, [x.id for x in listing], 5, 0.6)
-                  and m.full_name not in close]
-        hint = f"; did you mean: {', '.join(close[:5])}?" if close else \
+        close = _close_names(name, listing)
+        hint = f"; did you mean: {', '.join(close)}?" if close else \
             "; `forge-ipy models` lists them all"
-        return SelectionError(f"unknown model {name!r}{hint}", tuple(close[:5]))
+        return SelectionError(f"unknown model {name!r}{hint}", close)
 
     def current(self) -> CurrentModel | None:
         """The active provider and model, with the model's metadata when cached."""

@@ -326,7 +326,7 @@ def test_a_reader_never_sets_aside_a_file_a_writer_just_replaced(monkeypatch):
 def test_memory_entries_follow_the_file(clock):
     one, two = ModelCache(clock=clock), ModelCache(clock=clock)
     stored = one.put(entry("openai", fetched_at=10.0, model_ids=("a", "b")))
-    assert stored.size_bytes > 0
+    assert stored.size_bytes() > 0
     assert one.get("openai", "f" * 32) is stored  # memory: the same object back
 
     two.sync()
