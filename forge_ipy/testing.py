@@ -469,10 +469,20 @@ _RENDERERS = {"openai": _render_openai, "groq": _render_openai, "mistral": _rend
 
 
 def main() -> None:
-    """Serve every provider's samples until Ctrl-C and print the variables to use them."""
-    with LoopbackProviders.default() as server:
-        for name, value in server.env().items():
-            print(f"export {name}={value}")
+    """Serve every provider's samples until Ctrl-C and print the variables to use them.
+
+    The variables include a temporary config and cache folder, so trying the demo leaves the
+    real selection and model cache alone.
+    """
+    import shlex
+    import tempfile
+
+    with LoopbackProviders.default() as server, tempfile.TemporaryDirectory(
+            prefix="forge-ipy-demo-") as folder:
+        env = {**server.env(), "FORGE_IPY_CONFIG_DIR": f"{folder}/config",
+               "FORGE_IPY_CACHE_DIR": f"{folder}/cache"}
+        for name, value in env.items():
+            print(f"export {name}={shlex.quote(value)}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
 
