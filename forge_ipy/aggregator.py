@@ -55,6 +55,9 @@ async def fetch_one(
         if exc.kind == "unreachable" and access.spec.keyless and not access.root_explicit:
             return None
         error = exc
+    except Exception as exc:  # one provider's surprise must not take the others down
+        # Only the type: a library's message may quote a request header, and so the key.
+        error = ProviderError(access.id, "bad_response", f"unexpected {type(exc).__name__}")
     else:
         return FetchResult(access, tuple(models), None, time.monotonic() - started)
     return FetchResult(access, None, error, time.monotonic() - started)

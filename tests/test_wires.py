@@ -178,3 +178,30 @@ def test_custom_openai_compatible_provider_from_config(loopback, fetch, monkeypa
     assert result.ok, result.error
     assert [(m.provider_id, m.id) for m in result.models] == [
         ("gateway", "company-llm"), ("gateway", "company-coder")]
+
+
+@pytest.mark.parametrize("root", ["http://[::1", "http://127.0.0.1:99999/v1",
+                                  "http://127.0.0.1:1/v\x01", "ftp://example.com/v1"])
+def test_an_invalid_api_root_fails_that_provider_only(loopback, serve, fetch, monkeypatch,
+                                                      root):
+    loopback.add("groq")
+    serve()
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    monkeypatch.setenv("FORGE_OPENAI_BASE_URL", root)
+    results = {r.access.id: r for r in fetch()}
+    assert results["groq"].ok
+    assert results["openai"].error.kind == "unreachable"
+    assert "is not a valid URL" in str(results["openai"].error)
+
+
+@pytest.mark.parametrize("key", ["sk-abc\u200bX", "sk-SECRET123\nX", "sk-é"])
+def test_a_key_no_header_can_carry_is_an_auth_error_that_never_shows_it(loopback, serve, fetch,
+                                                                         monkeypatch, key):
+    loopback.add("openai")
+    loopback.add("groq")
+    serve()
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    results = {r.access.id: r for r in fetch()}
+    assert results["groq"].ok
+    error = results["openai"].error
+    assert error.kind == "auth" and "SECRET" not in str(error) and "sk-" not in str(error)

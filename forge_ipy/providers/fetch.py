@@ -34,6 +34,7 @@ async def fetch_models(
     client: httpx.AsyncClient, access: ProviderAccess, *, max_body_bytes: int = MAX_BODY_BYTES
 ) -> list[Model]:
     """Every model `access` offers, following every page; raises ProviderError."""
+    _check_root(access)
     wire = wire_module(access.spec.wire)
     headers = wire.headers(access.key)
     request: PageRequest | None = wire.first_page()
@@ -64,9 +65,16 @@ async def _get_json(
             body = await _read_capped(response, access, max_body_bytes)
     except httpx.TimeoutException:
         raise _error(access, "timeout", f"no answer from {_origin(access)}") from None
+    except (httpx.LocalProtocolError, UnicodeEncodeError):
+        # A key with a character no HTTP header can carry (a pasted zero-width space, a
+        # newline). The library's message quotes the header: never show it.
+        raise _error(access, "auth", "the key holds characters an HTTP header cannot carry; "
+                     f"check it ({access.key_source or 'no key'})") from None
     except httpx.TransportError as exc:
         reason = type(exc).__name__ if not str(exc) else _scrub(str(exc), access)
         raise _error(access, "unreachable", f"cannot reach {_origin(access)}: {reason}") from None
+    except (httpx.InvalidURL, ValueError, OverflowError):
+        raise _invalid_root(access) from None
     _check_status(response, body, access)
     try:
         return json.loads(body)
@@ -132,8 +140,28 @@ def _scrub(text: str, access: ProviderAccess) -> str:
     return text
 
 
+def _check_root(access: ProviderAccess) -> None:
+    """Refuse a root no request can go to, before the network stack trips over it."""
+    try:
+        url = httpx.URL(access.root)
+        valid = url.scheme in ("http", "https") and bool(url.host) and (
+            url.port is None or 0 < url.port < 65536)
+    except (httpx.InvalidURL, ValueError):
+        valid = False
+    if not valid:
+        raise _invalid_root(access)
+
+
+def _invalid_root(access: ProviderAccess) -> ProviderError:
+    return _error(access, "unreachable", f"the API root {access.root!r} is not a valid URL; "
+                  "fix it (FORGE_<ID>_BASE_URL or config.toml)")
+
+
 def _origin(access: ProviderAccess) -> str:
-    return httpx.URL(access.root).host or access.root
+    try:
+        return httpx.URL(access.root).host or access.root
+    except (httpx.InvalidURL, ValueError):
+        return access.root
 
 
 def _error(access: ProviderAccess, kind: str, message: str) -> ProviderError:
