@@ -38,6 +38,8 @@ def load_store() -> dict[str, str]:
         return memo[1]
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
     except (OSError, ValueError):
         raise CredentialError(
             f"the credential store {path} is unreadable; remove it and run `forge-ipy login`"

@@ -113,3 +113,11 @@ def test_a_damaged_salt_is_replaced_and_then_shared():
     credentials.forget_fingerprints()
     assert credentials.fingerprint("k", "https://a/v1") == first
     assert first != hmac.new(b"", b"k\x00https://a/v1", hashlib.sha256).hexdigest()[:32]
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '"a string"'])
+def test_a_store_that_is_json_but_not_an_object_is_a_clear_error(content):
+    store_path().parent.mkdir(parents=True, exist_ok=True)
+    store_path().write_text(content)
+    with pytest.raises(CredentialError, match="unreadable; remove it"):
+        load_store()

@@ -209,3 +209,17 @@ def test_provider_entry_must_be_a_table(tmp_path):
 
     with pytest.raises(SettingError, match=r"providers\.broken"):
         all_specs()
+
+
+@pytest.mark.parametrize("config, message", [
+    ("providers = 3\n", "must be tables"),
+    ('[providers.gw]\nbase_url = "http://127.0.0.1:9/v1"\napi_key_env = "sk-live-SECRET123"\n',
+     "must be the name of an environment variable"),
+])
+def test_config_mistakes_are_one_line_errors_that_never_echo_a_key(config, message):
+    path = registry.config_dir() / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(config)
+    with pytest.raises(SettingError, match=message) as raised:
+        registry.logged_in()
+    assert "SECRET" not in str(raised.value) and "\n" not in str(raised.value)

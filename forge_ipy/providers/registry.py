@@ -7,6 +7,7 @@ shell completion can tell which cache entries are still valid without importing 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
@@ -15,6 +16,7 @@ from ..errors import SettingError
 from ..settings import config_dir, file_stamp, load_config
 
 # Groq and Mistral speak the OpenAI shape with extra fields, which the openai module reads.
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 WIRES = ("openai", "anthropic", "gemini", "openrouter", "together", "ollama")
 
 
@@ -81,10 +83,17 @@ class ProviderAccess:
         object.__setattr__(self, "name", self.spec.name)
 
 
+def _provider_tables(config: dict) -> dict[str, object]:
+    tables = config.get("providers") or {}
+    if not isinstance(tables, dict):
+        raise SettingError("`providers` in config.toml must be tables: [providers.<id>]")
+    return tables
+
+
 def _custom_specs(config: dict) -> list[ProviderSpec]:
     builtins = {spec.id: spec for spec in BUILTINS}
     specs = []
-    for pid, table in (config.get("providers") or {}).items():
+    for pid, table in _provider_tables(config).items():
         if not isinstance(table, dict):
             raise SettingError(f"[providers.{pid}] in config.toml must be a table")
         builtin = builtins.get(pid)
@@ -98,8 +107,10 @@ def _custom_specs(config: dict) -> list[ProviderSpec]:
                 not isinstance(base_url, str) or not base_url.startswith(("http://", "https://"))):
             raise SettingError(f"[providers.{pid}] needs base_url = \"http(s)://host/v1\"")
         key_env = table.get("api_key_env")
-        if key_env is not None and not (isinstance(key_env, str) and key_env):
-            raise SettingError(f"[providers.{pid}] api_key_env must name an environment variable")
+        if key_env is not None and not (isinstance(key_env, str) and _VARIABLE.fullmatch(key_env)):
+            # Never echo the value: people paste the key itself here.
+            raise SettingError(f"[providers.{pid}] api_key_env must be the name of an "
+                               "environment variable (like GATEWAY_API_KEY), not the key")
         if builtin is not None:
             # A built-in's table moves its root (applied by `resolve`) and may rename it or
             # name another key variable; what it leaves out stays as in the table above.
@@ -157,7 +168,8 @@ def _key(spec: ProviderSpec, store: dict[str, str]) -> tuple[str | None, str | N
 
 def resolve(spec: ProviderSpec) -> ProviderAccess:
     """Where `spec` is reached now and with which key (None when there is none)."""
-    config_root = ((load_config().get("providers") or {}).get(spec.id) or {}).get("base_url")
+    table = _provider_tables(load_config()).get(spec.id)
+    config_root = table.get("base_url") if isinstance(table, dict) else None
     root, explicit = _root(spec, config_root)
     key, source = _key(spec, load_store())
     return ProviderAccess(spec, root, explicit, source, key, fingerprint(key, root))
