@@ -6,6 +6,7 @@ runs it on every Tab.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -29,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(options, "run"):
         parser.print_help()
         return 0
-    from .errors import ForgeError
+    from .errors import ForgeError, describe_os_error
 
     try:
         return options.run(options)
@@ -43,6 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a folder that is a file, a read-only disk: say which, briefly
+        print(f"forge-ipy: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
 
 
 EPILOG = """settings (environment > config.toml > default):
@@ -319,15 +323,20 @@ def cmd_cache_refresh(options: argparse.Namespace) -> int:
     from .settings import cache_dir
 
     marker = cache_dir() / "refresh.started"  # set by shell completion when it spawned us
+
+    def release() -> None:
+        with contextlib.suppress(OSError):
+            marker.unlink()
+
     try:
         listing = get_catalog().refresh(options.provider)
     except BaseException:
-        marker.unlink(missing_ok=True)
+        release()
         raise
     # A provider that failed keeps the marker until it expires, so completion retries it
     # once a minute rather than on every Tab.
     if all(p.ok for p in listing.providers):
-        marker.unlink(missing_ok=True)
+        release()
     if not options.quiet:
         print(f"Refreshed {len(listing.providers)} provider(s), {len(listing)} models.")
         _report_failures(listing)

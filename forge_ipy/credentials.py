@@ -78,6 +78,9 @@ def _salt() -> bytes:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        return salt  # the config folder cannot be written: fingerprints last for this process
+    try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(salt)
         # link() puts the whole file in place, or fails when one is there: processes that
@@ -90,7 +93,7 @@ def _salt() -> bytes:
     except FileExistsError:
         pass  # another process won the race: use its salt
     except OSError:
-        return salt  # read-only config folder: fingerprints last for this process only
+        return salt
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -36,6 +36,13 @@ class CacheError(ForgeError):
     pass
 
 
+def describe_os_error(exc: OSError) -> str:
+    """One line for a file-system failure: what, where, and what to check."""
+    where = f" {exc.filename}" if exc.filename else ""
+    return (f"cannot use{where}: {exc.strerror or exc}; check FORGE_IPY_CONFIG_DIR, "
+            "FORGE_IPY_CACHE_DIR and the folders' permissions")
+
+
 class SelectionError(ForgeError):
     def __init__(self, message: str, matches: tuple[str, ...] = ()) -> None:
         super().__init__(message)

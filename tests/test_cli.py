@@ -538,3 +538,25 @@ def test_cache_stats_add_up_the_counts_of_every_process(logged):
     # misses include Ollama, probed at its (closed) default root and remembered as absent
     assert (totals["misses"], totals["hits"], totals["refreshes"]) == (4, 3, 3)
     assert "all processes, counted since" in cli_run("cache", "stats")
+
+
+@pytest.mark.parametrize("argv", [("select", "openai/gpt-4o"), ("login", "openai")])
+def test_a_config_folder_that_is_a_file_is_a_one_line_error(logged, capsys, monkeypatch,
+                                                            tmp_path, argv):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("FORGE_IPY_CONFIG_DIR", str(blocker))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("a-key\n"))
+    code, _, err = run(capsys, *argv)
+    assert code == 1
+    assert err.startswith("forge-ipy: cannot use ") and str(blocker) in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_cache_refresh_into_a_cache_folder_that_is_a_file_does_not_crash(logged, capsys,
+                                                                         monkeypatch, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("FORGE_IPY_CACHE_DIR", str(blocker))
+    code, out, _ = run(capsys, "cache", "refresh")
+    assert code == 0 and "Refreshed" in out  # lists stay in memory; the warning says why

@@ -553,3 +553,18 @@ def test_forge_models_shows_progress_while_a_provider_is_slow(ip, loopback, serv
     assert progress, out
     assert any("openai (3)" in line and "waiting: anthropic" in line for line in progress)
     assert len(result.result) == 5  # and then the whole list
+
+
+@pytest.mark.parametrize("line, expected", [
+    ('%forge_select "openai/gpt-4o"', "Switched to model: gpt-4o on provider: OpenAI\n"),
+    ("%forge_select 'o3-mini'", "Switched to model: o3-mini on provider: OpenAI\n"),
+])
+def test_quoted_arguments_are_unquoted(ip, served, capsys, line, expected):
+    assert cell(ip, capsys, line)[1] == expected
+
+
+def test_a_quoted_search_and_an_unclosed_quote(ip, served, capsys):
+    table = ip.run_line_magic("forge_models", '-s "gpt-4o"')
+    assert {m.full_name for m in table} >= {"openai/gpt-4o", "openai/gpt-4o-mini"}
+    result, _, err = cell(ip, capsys, "%forge_models -s 'unclosed")
+    assert not result.success and "UsageError" in err and "Traceback" not in err

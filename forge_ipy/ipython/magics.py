@@ -18,7 +18,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from IPython.display import display
 from traitlets import Float, TraitError, Unicode, validate
 
-from ..errors import ForgeError
+from ..errors import ForgeError, describe_os_error
 from ..settings import SETTING_NAMES
 from ..settings import validate as validate_setting
 
@@ -75,7 +75,7 @@ class ForgeMagics(Magics):
         """
         from .display import ModelTable
 
-        args = parse_argstring(self.forge_models, line)
+        args = _parse(self.forge_models, line)
         listing = self._fetch(args.provider, refresh=args.refresh)
         listing = listing.filter(args.search, tools=True if args.tools else None)
         return ModelTable(listing)
@@ -91,7 +91,7 @@ class ForgeMagics(Magics):
 
         Prints `Switched to model: <model> on provider: <Provider>`.
         """
-        args = parse_argstring(self.forge_select, line)
+        args = _parse(self.forge_select, line)
         name = args.name
         if not name:
             if _in_notebook(self.shell):
@@ -150,7 +150,7 @@ class ForgeMagics(Magics):
         from ..formatting import format_cache_stats
         from .display import TextBlock
 
-        args = parse_argstring(self.forge_cache, line)
+        args = _parse(self.forge_cache, line)
         catalog = self._catalog()
         if args.action == "clear":
             with _user_errors():
@@ -200,6 +200,27 @@ class ForgeMagics(Magics):
         return True
 
 
+def _parse(magic: Any, line: str) -> Any:
+    """The magic's arguments, unquoted as a shell would (`-s "two words"`, `'openai/gpt-4o'`);
+    an unclosed quote is a UsageError."""
+    try:
+        args = parse_argstring(magic, line)
+    except ValueError as exc:
+        raise UsageError(f"cannot read {line.strip()!r}: {exc}") from None
+    for name, value in vars(args).items():
+        if isinstance(value, str):
+            setattr(args, name, _unquote(value))
+        elif isinstance(value, list):
+            setattr(args, name, [_unquote(v) if isinstance(v, str) else v for v in value])
+    return args
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
 @contextlib.contextmanager
 def _user_errors() -> Iterator[None]:
     """Turn forge-ipy's errors into UsageError: one line, no traceback."""
@@ -207,3 +228,5 @@ def _user_errors() -> Iterator[None]:
         yield
     except ForgeError as exc:
         raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(describe_os_error(exc)) from None
