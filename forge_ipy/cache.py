@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -27,6 +28,7 @@ from .settings import cache_dir
 SCHEMA = 2
 FILE_NAME = "models.json"
 LOCK_TIMEOUT_SECONDS = 10.0
+CLOCK_SKEW_SECONDS = 300.0  # how far ahead of ours another machine's clock may be
 
 log = logging.getLogger("forge_ipy")
 _models_adapter = TypeAdapter(tuple[Model, ...])
@@ -55,8 +57,12 @@ def _entry_from_json(pid: str, raw: Any) -> CacheEntry:
     if not isinstance(raw, dict) or not isinstance(raw.get("fingerprint"), str):
         raise ValueError("entry has no fingerprint")
     fetched_at = raw.get("fetched_at")
-    if not isinstance(fetched_at, int | float) or isinstance(fetched_at, bool):
-        raise ValueError("entry has no fetch time")
+    if (not isinstance(fetched_at, int | float) or isinstance(fetched_at, bool)
+            or not math.isfinite(fetched_at)
+            or fetched_at > time.time() + CLOCK_SKEW_SECONDS):
+        # From the future (a clock that ran ahead, a damaged file): it would never expire
+        # and never give way to a newer fetch.
+        raise ValueError("entry has no usable fetch time")
     rows = raw.get("models")
     if not isinstance(rows, list):
         raise ValueError("entry has no model list")

@@ -493,3 +493,19 @@ def test_counters_of_every_process_add_up_and_the_log_stays_small(clock):
     assert (totals["hits"], totals["misses"], totals["since"]) == (8005, 4000, clock.now - 100)
     assert len(stats_path.read_text().splitlines()) == 1  # folded: over 64 KiB
     assert cache.flush_counters()["hits"] == 8005  # nothing new: nothing counted twice
+
+
+@pytest.mark.parametrize("fetched_at", ["1e300", "NaN", str(time.time() + 86400)])
+def test_an_entry_from_the_future_is_dropped_and_refetched(openai, clock, caplog, fetched_at):
+    """A clock that ran ahead (or a damaged number) must not pin a list forever."""
+    new_catalog(clock).get_all_models(["openai"], settings=SETTINGS)
+    text = cache_path().read_text()
+    stored = json.loads(text)["entries"]["openai"]["fetched_at"]
+    write_raw(text.replace(json.dumps(stored), fetched_at))
+
+    listing = new_catalog(clock).get_all_models(["openai"], settings=SETTINGS)
+
+    assert names(listing) == OPENAI_MODELS
+    assert len(openai.requests_for("openai")) == 2  # refetched, not served from the future
+    assert json.loads(cache_path().read_text())["entries"]["openai"]["fetched_at"] <= clock.now
+    assert len(warnings_of(caplog)) == 1
