@@ -186,9 +186,20 @@ def _count(n: int, noun: str) -> str:
 
 
 def _nobody_logged_in(providers: tuple[str, ...]) -> int:
+    from .providers.registry import all_specs, resolve
+
+    specs = all_specs()
+    if providers and all(specs[p].keyless for p in providers if p in specs):
+        roots = ", ".join(resolve(specs[p]).root for p in providers if p in specs)
+        print(f"forge-ipy: {', '.join(providers)} is not running at {roots}; start it, or set "
+              "FORGE_<ID>_BASE_URL to where it runs.", file=sys.stderr)
+        return 0
+    variables = [v for p in providers if p in specs for v in specs[p].key_envs[:1]]
     which = ", ".join(providers) if providers else "any provider"
-    print(f"forge-ipy: not logged in to {which}. Set a key such as OPENAI_API_KEY, or run "
-          "`forge-ipy login PROVIDER`; `forge-ipy providers` lists them.", file=sys.stderr)
+    example = " or ".join(variables) if variables else "a key such as OPENAI_API_KEY"
+    login = providers[0] if len(providers) == 1 else "PROVIDER"
+    print(f"forge-ipy: not logged in to {which}. Set {example}, or run "
+          f"`forge-ipy login {login}`; `forge-ipy providers` lists them.", file=sys.stderr)
     return 0
 
 
