@@ -122,6 +122,10 @@ class ForgeMagics(Magics):
         from ..providers.registry import all_specs, is_logged_in, resolve
         from .display import TextBlock
 
+        if line.strip():
+            raise UsageError("%forge_providers takes no arguments; %forge_models -p ID "
+                             "lists one provider's models")
+
         with _user_errors():
             listing = self._catalog().cached()
             rows = []
