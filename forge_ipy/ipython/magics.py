@@ -27,6 +27,15 @@ def _in_notebook(shell: Any) -> bool:
     return shell is not None and shell.has_trait("kernel")
 
 
+class _Seconds(Float):
+    """A float setting that refuses True/False (traitlets would take True as 1.0)."""
+
+    def validate(self, obj: Any, value: Any) -> Any:
+        if isinstance(value, bool):
+            self.error(obj, value)
+        return super().validate(obj, value)
+
+
 @magics_class
 class ForgeMagics(Magics):
     """forge-ipy's magics. Each setting here overrides the environment and config.toml."""
@@ -35,13 +44,13 @@ class ForgeMagics(Magics):
         None, allow_none=True, config=True,
         help="aggressive: cached lists never expire; moderate: they expire after the TTL; "
              "fresh: always fetch, cache only as a fallback.")
-    model_cache_ttl_seconds = Float(
+    model_cache_ttl_seconds = _Seconds(
         None, allow_none=True, config=True, help="TTL in seconds for `moderate`.")
     model_cache_refresh = Unicode(
         None, allow_none=True, config=True,
         help="On expiry: background serves the stale list at once and refreshes behind it; "
              "block waits for the fresh one.")
-    provider_timeout_seconds = Float(
+    provider_timeout_seconds = _Seconds(
         None, allow_none=True, config=True,
         help="The most one provider may take, all pages included.")
 
