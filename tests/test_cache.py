@@ -74,6 +74,16 @@ def names(listing) -> list[str]:
     return [m.full_name for m in listing]
 
 
+def one_warning_and_correct_results(catalog: Catalog, server, caplog) -> str:
+    """Two calls give the right list from one fetch, and one warning line was logged."""
+    listing = catalog.get_all_models(["openai"], settings=SETTINGS)
+    again = catalog.get_all_models(["openai"], settings=SETTINGS)
+    assert names(listing) == names(again) == OPENAI_MODELS
+    assert len(server.requests_for("openai")) == 1
+    [warning] = warnings_of(caplog)
+    return warning
+
+
 @pytest.fixture
 def openai(loopback, serve):
     loopback.add("openai")
@@ -127,12 +137,7 @@ def test_a_corrupt_file_is_set_aside_with_one_warning(openai, clock, caplog, con
     write_raw(content)
     catalog = new_catalog(clock)
 
-    listing = catalog.get_all_models(["openai"], settings=SETTINGS)
-    again = catalog.get_all_models(["openai"], settings=SETTINGS)
-
-    assert names(listing) == names(again) == OPENAI_MODELS
-    assert len(openai.requests_for("openai")) == 1
-    [warning] = warnings_of(caplog)
+    warning = one_warning_and_correct_results(catalog, openai, caplog)
     assert "\n" not in warning and str(cache_path()) in warning
     aside = list(cache_path().parent.glob(f"{FILE_NAME}.corrupt-*"))
     if isinstance(content, str) and content.startswith("{"):
@@ -256,12 +261,7 @@ def test_an_unreadable_file_gives_one_warning_and_correct_results(
     make_unreadable(monkeypatch)
     catalog = new_catalog(clock)
 
-    listing = catalog.get_all_models(["openai"], settings=SETTINGS)
-    again = catalog.get_all_models(["openai"], settings=SETTINGS)
-
-    assert names(listing) == names(again) == OPENAI_MODELS
-    assert len(openai.requests_for("openai")) == 1
-    [warning] = warnings_of(caplog)
+    warning = one_warning_and_correct_results(catalog, openai, caplog)
     assert "cannot read" in warning and "\n" not in warning
     assert catalog.stats()["providers"][0]["id"] == "openai"
 
