@@ -268,24 +268,22 @@ function render({ model, el: host }) {
     showStatus();
     if (model.get("status_kind") === "error") highlight(model.get("value"), null);
   };
-  model.on("change:groups", rebuild);
-  model.on("change:loading", relabel);
-  model.on("change:busy", relabel);
-  model.on("change:value", onValue);
-  model.on("change:status", onStatus);
-  model.on("change:status_kind", onStatus);
+  const listeners = [
+    ["change:groups", rebuild],
+    ["change:loading", relabel],
+    ["change:busy", relabel],
+    ["change:value", onValue],
+    ["change:status", onStatus],
+    ["change:status_kind", onStatus],
+  ];
+  for (const [event, handler] of listeners) model.on(event, handler);
   rebuild();
   showStatus();
   requestAnimationFrame(reveal); // once the host has put the picker on the page
 
   return () => {
     if (pending) cancelAnimationFrame(pending);
-    model.off("change:groups", rebuild);
-    model.off("change:loading", relabel);
-    model.off("change:busy", relabel);
-    model.off("change:value", onValue);
-    model.off("change:status", onStatus);
-    model.off("change:status_kind", onStatus);
+    for (const [event, handler] of listeners) model.off(event, handler);
   };
 }
 
