@@ -64,13 +64,21 @@ def delete_key(provider_id: str) -> bool:
     return True
 
 
-def _salt() -> bytes:
-    """This installation's random fingerprint salt, made once and shared by every process."""
-    path = config_dir() / SALT_NAME
+def _read_salt(path: Path) -> bytes | None:
+    """The saved salt, or None when there is none or it is damaged (cut short)."""
     with contextlib.suppress(OSError):
         salt = path.read_bytes()
         if len(salt) >= 16:
             return salt
+    return None
+
+
+def _salt() -> bytes:
+    """This installation's random fingerprint salt, made once and shared by every process."""
+    path = config_dir() / SALT_NAME
+    saved = _read_salt(path)
+    if saved is not None:
+        return saved
     import secrets  # once per installation
 
     salt = secrets.token_bytes(32)
@@ -85,19 +93,21 @@ def _salt() -> bytes:
             fh.write(salt)
         # link() puts the whole file in place, or fails when one is there: processes that
         # start together never read a half-written salt and all end up with the same one.
-        # A damaged (short) one is replaced.
-        if path.exists():
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)
+        os.link(tmp, path)
     except FileExistsError:
-        pass  # another process won the race: use its salt
+        # Another process won the race since our read: use its salt. Only a damaged one
+        # (cut short by a crash or a full disk) is replaced.
+        saved = _read_salt(path)
+        if saved is not None:
+            return saved
+        with contextlib.suppress(OSError):
+            os.replace(tmp, path)
     except OSError:
         return salt
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-    return path.read_bytes()
+    return _read_salt(path) or salt
 
 
 _fingerprints: dict[tuple[Path, str | None, str], str] = {}

@@ -7,6 +7,9 @@ import hmac
 import json
 import os
 import stat
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -113,6 +116,41 @@ def test_a_damaged_salt_is_replaced_and_then_shared():
     credentials.forget_fingerprints()
     assert credentials.fingerprint("k", "https://a/v1") == first
     assert first != hmac.new(b"", b"k\x00https://a/v1", hashlib.sha256).hexdigest()[:32]
+
+
+def test_a_salt_put_in_place_by_another_process_is_kept(monkeypatch):
+    """Another process saves its salt between our read and our write: we take its salt and
+    leave it in place, so fingerprints agree across processes (a replaced salt used to make
+    a just-written cache entry look foreign)."""
+    salt_file = credentials.config_dir() / credentials.SALT_NAME
+    salt_file.parent.mkdir(parents=True, exist_ok=True)
+    theirs = b"t" * 32
+    salt_file.write_bytes(theirs)
+    reads = iter([None])  # our first read found nothing: the other process was not done yet
+    real_read = credentials._read_salt
+    monkeypatch.setattr(credentials, "_read_salt", lambda path: next(reads, real_read(path)))
+
+    found = credentials.fingerprint("k", "https://a/v1")
+
+    assert salt_file.read_bytes() == theirs
+    assert found == hmac.new(theirs, b"k\x00https://a/v1", hashlib.sha256).hexdigest()[:32]
+    assert list(salt_file.parent.iterdir()) == [salt_file]  # no temporary file left behind
+
+
+def test_processes_starting_together_share_one_salt():
+    """Eight processes make the salt at once; every one computes the same fingerprint."""
+    code = ("import sys, time; from forge_ipy.credentials import fingerprint; "
+            "time.sleep(max(0.0, float(sys.argv[1]) - time.time())); "
+            "print(fingerprint('k', 'https://a/v1'))")
+    start = time.time() + 1.5  # all imports done, then all race for the salt together
+    runs = [subprocess.Popen([sys.executable, "-c", code, str(start)], stdout=subprocess.PIPE,
+                             text=True) for _ in range(8)]
+    printed = {run.communicate(timeout=60)[0].strip() for run in runs}
+
+    assert all(run.returncode == 0 for run in runs)
+    assert len(printed) == 1
+    credentials.forget_fingerprints()
+    assert printed == {credentials.fingerprint("k", "https://a/v1")}
 
 
 @pytest.mark.parametrize("content", ["[1, 2]", '"a string"'])
