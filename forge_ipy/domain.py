@@ -14,6 +14,11 @@ from pydantic import BaseModel, ConfigDict
 
 ErrorKind = Literal["auth", "timeout", "unreachable", "http", "bad_response", "too_large"]
 ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)
+# What a model is (DESIGN.md "Model facts"). Plain strings in `Model`, so a cache file or a
+# catalog with a kind this version does not know loses that field, not the whole list.
+MODEL_KINDS = ("chat", "completion", "embedding", "image", "audio", "moderation", "other")
+MODEL_STATUSES = ("deprecated", "retired")
+FACT_SOURCES = ("provider", "gateway", "catalog")
 
 
 class _Frozen(BaseModel):
@@ -33,11 +38,26 @@ class Model(_Frozen):
     output_price: float | None = None
     input_modalities: tuple[str, ...] = ()
     created: int | None = None
+    # Model facts (DESIGN.md): None where no source said. `kind` is one of MODEL_KINDS
+    # once a listing is built; a wire module leaves it None when the provider gives no signal.
+    kind: str | None = None
+    reasoning: bool | None = None
+    output_modalities: tuple[str, ...] = ()
+    cache_read_price: float | None = None
+    knowledge: str | None = None  # training cut-off, as the source writes it ("2024-06")
+    release_date: str | None = None
+    status: str | None = None  # None, "deprecated" or "retired"
+    facts_from: tuple[str, ...] = ()  # which of FACT_SOURCES filled any field
 
     @property
     def full_name(self) -> str:
         """`provider/model`: split at the first `/`, since OpenRouter ids contain `/`."""
         return f"{self.provider_id}/{self.id}"
+
+    @property
+    def listed_by_default(self) -> bool:
+        """Shown without `--all`: a chat model (or one nothing says otherwise of), not retired."""
+        return self.kind in (None, "chat") and self.status != "retired"
 
 
 class ProviderStatus(_Frozen):
