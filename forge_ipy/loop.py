@@ -58,11 +58,14 @@ class BackgroundLoop:
         if self._client is None:
             import httpx  # here, not at import: answering from the cache needs no HTTP stack
 
+            from .providers.body import ACCEPT_ENCODING
+
             # Redirects are never followed: a key must not travel to another origin.
             # Time limits are per provider (asyncio), so httpx's own are generous.
+            # Only encodings that providers/body.py decodes with bounded memory are asked for.
             self._client = httpx.AsyncClient(
                 follow_redirects=False, timeout=httpx.Timeout(60.0), trust_env=True,
-                headers={"user-agent": "forge-ipy"},
+                headers={"user-agent": "forge-ipy", "accept-encoding": ACCEPT_ENCODING},
             )
         return self._client
 

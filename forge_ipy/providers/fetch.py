@@ -7,6 +7,7 @@ next page is a path and query under the same root.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 from types import ModuleType
@@ -14,13 +15,17 @@ from typing import Any
 
 import httpx
 
-from ..domain import Model
+from ..domain import MAX_MODELS_PER_PROVIDER, Model
 from ..errors import ProviderError
+from ..redact import redact
+from ..text import printable
+from .body import parse_json, read_body
 from .registry import ProviderAccess
-from .wire import BadShape, PageRequest
+from .wire import BadShape, Page, PageRequest
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_PAGES = 500
+_ERROR_BODY_BYTES = 64 * 1024
 # Phrases with which providers answer a bad key with HTTP 400 (Gemini, xAI).
 _BAD_KEY_PHRASES = ("api key not valid", "api_key_invalid", "invalid api key",
                     "incorrect api key", "invalid x-api-key", "invalid authentication")
@@ -33,36 +38,36 @@ def wire_module(wire: str) -> ModuleType:
 async def fetch_models(
     client: httpx.AsyncClient, access: ProviderAccess, *, max_body_bytes: int = MAX_BODY_BYTES
 ) -> list[Model]:
-    """Every model `access` offers, following every page; raises ProviderError."""
+    """Every model `access` offers, following every page, each id once (the first wins);
+    raises ProviderError. Waits on the network here; parses each page in a worker thread."""
     _check_root(access)
     wire = wire_module(access.spec.wire)
     headers = wire.headers(access.key)
     request: PageRequest | None = wire.first_page()
-    models: list[Model] = []
+    models: dict[str, Model] = {}
     seen: set[tuple] = set()
     while request is not None:
         marker = (request.path, tuple(sorted(request.params.items())))
         if marker in seen or len(seen) >= MAX_PAGES:
             raise _error(access, "bad_response", "pagination does not end")
         seen.add(marker)
-        payload = await _get_json(client, access, request, headers, max_body_bytes)
-        try:
-            page = wire.parse_page(access.id, payload, request)
-        except (BadShape, KeyError, TypeError, AttributeError, ValueError) as exc:
-            raise _error(access, "bad_response", f"unexpected response shape: {exc}") from None
-        models.extend(page.models)
+        response, body = await _get(client, access, request, headers, max_body_bytes)
+        page = await asyncio.to_thread(_parse_page, wire, access, request, response, body)
+        for model in page.models:
+            models.setdefault(model.id, model)
+        _check_count(access, len(models))
         request = page.next
-    return models
+    return list(models.values())
 
 
-async def _get_json(
+async def _get(
     client: httpx.AsyncClient, access: ProviderAccess, request: PageRequest,
     headers: dict[str, str], max_body_bytes: int,
-) -> Any:
+) -> tuple[httpx.Response, bytes]:
     url = access.root + request.path
     try:
         async with client.stream("GET", url, params=request.params, headers=headers) as response:
-            body = await _read_capped(response, access, max_body_bytes)
+            body = await read_body(response, provider_id=access.id, limit=max_body_bytes)
     except httpx.TimeoutException:
         raise _error(access, "timeout", f"no answer from {_origin(access)}") from None
     except (httpx.LocalProtocolError, UnicodeEncodeError):
@@ -71,31 +76,41 @@ async def _get_json(
         raise _error(access, "auth", "the key holds characters an HTTP header cannot carry; "
                      f"check it ({access.key_source or 'no key'})") from None
     except httpx.TransportError as exc:
-        reason = type(exc).__name__ if not str(exc) else _scrub(str(exc), access)
+        reason = type(exc).__name__ if not str(exc) else quote(str(exc), access)
         raise _error(access, "unreachable", f"cannot reach {_origin(access)}: {reason}") from None
     except (httpx.InvalidURL, ValueError, OverflowError):
         raise _invalid_root(access) from None
+    return response, body
+
+
+def _parse_page(wire: ModuleType, access: ProviderAccess, request: PageRequest,
+                response: httpx.Response, body: bytes) -> Page:
+    """A page's models from its answer. Runs in a worker thread: a big answer must not stall
+    the event loop, where every other provider's clock is running."""
     _check_status(response, body, access)
+    payload = parse_json(body, provider_id=access.id,
+                         content_type=response.headers.get("content-type", ""))
+    _check_count(access, _largest_list(payload))  # before a Model is built for each
     try:
-        return json.loads(body)
-    except ValueError:
-        kind = response.headers.get("content-type", "unknown type").split(";")[0]
-        raise _error(access, "bad_response", f"answer is not JSON ({kind})") from None
+        return wire.parse_page(access.id, payload, request)
+    except (BadShape, KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise _error(access, "bad_response",
+                     f"unexpected response shape: {quote(str(exc), access, 120)}") from None
 
 
-async def _read_capped(
-    response: httpx.Response, access: ProviderAccess, max_body_bytes: int
-) -> bytes:
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_body_bytes:
-        raise _error(access, "too_large", f"answer of {declared} bytes is over the cap")
-    chunks, size = [], 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > max_body_bytes:
-            raise _error(access, "too_large", f"answer is over the {max_body_bytes}-byte cap")
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _largest_list(payload: Any) -> int:
+    """The length of the list that holds the models: the payload, or one of its values."""
+    if isinstance(payload, list):
+        return len(payload)
+    if isinstance(payload, dict):
+        return max((len(v) for v in payload.values() if isinstance(v, list)), default=0)
+    return 0
+
+
+def _check_count(access: ProviderAccess, count: int) -> None:
+    if count > MAX_MODELS_PER_PROVIDER:
+        raise _error(access, "too_large", f"{count} models is over the cap of "
+                     f"{MAX_MODELS_PER_PROVIDER} per provider")
 
 
 def _check_status(response: httpx.Response, body: bytes, access: ProviderAccess) -> None:
@@ -108,7 +123,7 @@ def _check_status(response: httpx.Response, body: bytes, access: ProviderAccess)
         raise _error(access, "auth", f"HTTP {status}: {detail or 'key refused'}; {hint}")
     if 300 <= status < 400:
         target = response.headers.get("location", "elsewhere")
-        raise _error(access, "http", f"HTTP {status} redirect to {_scrub(target, access)} "
+        raise _error(access, "http", f"HTTP {status} redirect to {quote(target, access, 200)} "
                      "not followed; set the API root to the final address")
     raise _error(access, "http", f"HTTP {status}" + (f": {detail}" if detail else ""))
 
@@ -120,9 +135,9 @@ def _says_bad_key(body: bytes) -> bool:
 
 def _error_detail(body: bytes, access: ProviderAccess) -> str:
     """The provider's own error message, if it gave one in JSON, on one short line."""
-    try:
-        data = json.loads(body)
-    except ValueError:
+    try:  # an error body worth quoting is short; a longer one is not parsed at all
+        data = json.loads(body[:_ERROR_BODY_BYTES])
+    except (ValueError, RecursionError):
         return ""
     error = data.get("error") if isinstance(data, dict) else None
     message = error.get("message") if isinstance(error, dict) else error
@@ -130,14 +145,13 @@ def _error_detail(body: bytes, access: ProviderAccess) -> str:
         message = data.get("message") or data.get("detail")
     if not isinstance(message, str):
         return ""
-    return _scrub(" ".join(message.split()), access)[:200].rstrip(". ")
+    return quote(" ".join(message.split()), access, 200).rstrip(". ")
 
 
-def _scrub(text: str, access: ProviderAccess) -> str:
-    """Remove the key from text a server sent back (some echo part of it)."""
-    if access.key:
-        text = text.replace(access.key, "***")
-    return text
+def quote(text: str, access: ProviderAccess, limit: int = 200) -> str:
+    """Text a server sent, made fit to quote in a message: every form of the key (and of a
+    password in the API root) removed, control characters made visible, cut to `limit`."""
+    return printable(redact(text, access.secrets), limit)
 
 
 def _check_root(access: ProviderAccess) -> None:
@@ -153,7 +167,8 @@ def _check_root(access: ProviderAccess) -> None:
 
 
 def _invalid_root(access: ProviderAccess) -> ProviderError:
-    return _error(access, "unreachable", f"the API root {access.root!r} is not a valid URL; "
+    shown = printable(access.shown_root, 200)
+    return _error(access, "unreachable", f"the API root {shown!r} is not a valid URL; "
                   "fix it (FORGE_<ID>_BASE_URL or config.toml)")
 
 
