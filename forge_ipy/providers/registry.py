@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit, urlunsplit
 
 from ..credentials import STORE_NAME, fingerprint, load_store
 from ..errors import SettingError
@@ -82,6 +83,30 @@ class ProviderAccess:
         object.__setattr__(self, "id", self.spec.id)
         object.__setattr__(self, "name", self.spec.name)
 
+    @property
+    def secrets(self) -> tuple[str | None, ...]:
+        """What must never be quoted back: the key, and a password inside the API root."""
+        return (self.key, urlsplit(self.root).password if "@" in self.root else None)
+
+    @property
+    def shown_root(self) -> str:
+        return display_root(self.root)
+
+
+def display_root(root: str) -> str:
+    """`root` as it may be shown: a password in it (`https://user:pw@host`) replaced by ***."""
+    if "@" not in root:
+        return root
+    try:
+        parts = urlsplit(root)
+        password = parts.password
+    except ValueError:
+        return root.rsplit("@", 1)[-1]  # unparseable: show the part after the user info
+    if not password:
+        return root
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
 
 def _provider_tables(config: dict) -> dict[str, object]:
     tables = config.get("providers") or {}
@@ -143,7 +168,7 @@ def _root(spec: ProviderSpec, config_root: object) -> tuple[str, bool]:
     for var, suffix in spec.sdk_root_envs:
         value = os.environ.get(var)
         if value:
-            root = _normalise_root(value)
+            root = ollama_host(value) if var == "OLLAMA_HOST" else _normalise_root(value)
             return (root if root.endswith(suffix) else root + suffix), True
     if isinstance(config_root, str) and config_root:
         return _normalise_root(config_root), True
@@ -154,6 +179,27 @@ def _root(spec: ProviderSpec, config_root: object) -> tuple[str, bool]:
 def _normalise_root(value: str) -> str:
     value = value.strip().rstrip("/")
     return value if "://" in value else f"http://{value}"  # OLLAMA_HOST may be host:port
+
+
+def ollama_host(value: str) -> str:
+    """`OLLAMA_HOST` read as Ollama reads it: `0.0.0.0`, `:PORT` and `0.0.0.0:PORT` (addresses
+    a server listens on) mean this machine; without a scheme, http and port 11434."""
+    value = value.strip()
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        scheme, rest = "http", value
+    port = "" if sep else "11434"  # with a scheme, its own default port, as Ollama has it
+    hostport, _, path = rest.partition("/")
+    host = hostport
+    if hostport.startswith("["):  # [::1]:port
+        host, _, tail = hostport.partition("]")
+        host += "]"
+        port = tail.removeprefix(":") or port
+    elif hostport.count(":") == 1:
+        host, port = hostport.split(":")
+    if host in ("", "0.0.0.0", "[::]"):
+        host = "localhost"
+    return f"{scheme}://{host}{':' if port else ''}{port}" + f"/{path}".rstrip("/")
 
 
 def _key(spec: ProviderSpec, store: dict[str, str]) -> tuple[str | None, str | None]:
