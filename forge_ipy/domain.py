@@ -6,11 +6,13 @@ Data only: no I/O, and nothing of ours is imported here. A `Model` carries its
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 ErrorKind = Literal["auth", "timeout", "unreachable", "http", "bad_response", "too_large"]
 ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)
@@ -19,6 +21,18 @@ ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)
 MODEL_KINDS = ("chat", "completion", "embedding", "image", "audio", "moderation", "other")
 MODEL_STATUSES = ("deprecated", "retired")
 FACT_SOURCES = ("provider", "gateway", "catalog")
+
+# What one provider may make us hold (a provider is hostile: DESIGN.md). A list over the
+# model cap is refused whole; a model whose id is over its cap is skipped; names and other
+# text are cut. The numbers are far above anything a real provider sends.
+MAX_MODELS_PER_PROVIDER = 20_000
+MAX_ID_CHARS = 256
+MAX_NAME_CHARS = 512
+MAX_TEXT_CHARS = 64  # kind, status, knowledge, release date, each modality
+MAX_LIST_ITEMS = 16  # modalities, fact sources
+MAX_COUNT = 2**53  # token counts and timestamps: beyond this is not a count but an attack
+MAX_PRICE = 1e9  # USD per million tokens
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _Frozen(BaseModel):
@@ -49,6 +63,25 @@ class Model(_Frozen):
     status: str | None = None  # None, "deprecated" or "retired"
     facts_from: tuple[str, ...] = ()  # which of FACT_SOURCES filled any field
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, data: Any) -> Any:
+        """Odd values from a provider or a damaged cache file null their field (a huge or
+        negative number, NaN, a lone surrogate, a wrong type); an unusable id refuses the
+        model, which the wire modules then skip. One call per model, not one per field."""
+        if not isinstance(data, dict):
+            return data
+        cleaned = None
+        for name, value in data.items():
+            check = _CHECKS.get(name)
+            if check is None or value is None:
+                continue
+            good = check(value)
+            if good is not value:
+                cleaned = cleaned if cleaned is not None else dict(data)
+                cleaned[name] = good
+        return data if cleaned is None else cleaned
+
     @property
     def full_name(self) -> str:
         """`provider/model`: split at the first `/`, since OpenRouter ids contain `/`."""
@@ -58,6 +91,80 @@ class Model(_Frozen):
     def listed_by_default(self) -> bool:
         """Shown without `--all`: a chat model (or one nothing says otherwise of), not retired."""
         return self.kind in (None, "chat") and self.status != "retired"
+
+
+def usable_text(value: object) -> bool:
+    """A string that can be stored and shown: no lone surrogate (not encodable as UTF-8)."""
+    return isinstance(value, str) and (value.isascii() or not _SURROGATE.search(value))
+
+
+def usable_id(value: object) -> bool:
+    """A model id forge-ipy can list, store and select."""
+    return usable_text(value) and 0 < len(value) <= MAX_ID_CHARS  # type: ignore[arg-type]
+
+
+def _id(value: object) -> object:
+    if not usable_id(value):
+        raise ValueError("unusable model id (not text, empty, over "
+                         f"{MAX_ID_CHARS} characters or not valid Unicode)")
+    return value
+
+
+def _text(cap: int) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        if not usable_text(value):
+            return None
+        return value if len(value) <= cap else value[:cap]  # type: ignore[arg-type, index]
+    return check
+
+
+def _name(value: object) -> object:
+    return _text(MAX_NAME_CHARS)(value) or ""
+
+
+def _count(value: object) -> object:
+    if type(value) is int:
+        return value if 0 <= value <= MAX_COUNT else None
+    if isinstance(value, float) and value.is_integer() and 0 <= value <= MAX_COUNT:
+        return int(value)
+    if isinstance(value, str) and value.isdigit() and len(value) <= 16:
+        return _count(int(value))
+    return None
+
+
+def _price(value: object) -> object:
+    if type(value) is float:
+        return value if 0 <= value <= MAX_PRICE else None  # NaN fails both comparisons
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value[:32] if isinstance(value, str) else value)
+    except (ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) and 0 <= number <= MAX_PRICE else None
+
+
+def _flag(value: object) -> object:
+    return value if isinstance(value, bool) else None
+
+
+def _texts(value: object) -> object:
+    if not isinstance(value, list | tuple):
+        return ()
+    short = _text(MAX_TEXT_CHARS)
+    items = tuple(item for item in value[:MAX_LIST_ITEMS] if short(item) is item)
+    return value if len(items) == len(value) and isinstance(value, tuple) else items
+
+
+_CHECKS: dict[str, Callable[[object], object]] = {
+    "provider_id": _id, "id": _id, "name": _name,
+    "context_length": _count, "max_output_tokens": _count, "created": _count,
+    "tools": _flag, "reasoning": _flag,
+    "input_price": _price, "output_price": _price, "cache_read_price": _price,
+    "input_modalities": _texts, "output_modalities": _texts, "facts_from": _texts,
+    "kind": _text(MAX_TEXT_CHARS), "knowledge": _text(MAX_TEXT_CHARS),
+    "release_date": _text(MAX_TEXT_CHARS), "status": _text(MAX_TEXT_CHARS),
+}
 
 
 class ProviderStatus(_Frozen):

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from ..domain import Model
-from .wire import Page, PageRequest, as_int, expect_list, next_by_last_id
+from .wire import Page, PageRequest, as_int, expect_list, next_by_last_id, to_models
 
 API_VERSION = "2023-06-01"
 PAGE_LIMIT = "1000"
@@ -44,5 +44,5 @@ def to_model(provider_id: str, item: dict[str, Any]) -> Model:
 
 def parse_page(provider_id: str, payload: Any, request: PageRequest) -> Page:
     items = expect_list(payload, "data")
-    models = [to_model(provider_id, item) for item in items]
+    models = to_models(provider_id, items, to_model)
     return Page(models, next_by_last_id(payload, items, request, "after_id"))

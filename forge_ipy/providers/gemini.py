@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain import Model
-from .wire import Page, PageRequest, as_int, expect_list
+from .wire import Page, PageRequest, as_int, expect_list, to_models
 
 PAGE_SIZE = "1000"
 
@@ -38,7 +38,7 @@ def to_model(provider_id: str, item: dict[str, Any]) -> Model:
 def parse_page(provider_id: str, payload: Any, request: PageRequest) -> Page:
     items = expect_list(payload, "models") if payload != {} else []
     chat = [i for i in items if "generateContent" in (i.get("supportedGenerationMethods") or ())]
-    models = [to_model(provider_id, item) for item in chat]
+    models = to_models(provider_id, chat, to_model)
     token = payload.get("nextPageToken")
     if isinstance(token, str) and token:
         return Page(models, PageRequest(request.path, {**request.params, "pageToken": token}))

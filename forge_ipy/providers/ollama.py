@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain import Model
-from .wire import Page, PageRequest, expect_list
+from .wire import Page, PageRequest, expect_list, to_models
 
 
 def headers(key: str | None) -> dict[str, str]:
@@ -23,4 +23,4 @@ def to_model(provider_id: str, item: dict[str, Any]) -> Model:
 
 def parse_page(provider_id: str, payload: Any, request: PageRequest) -> Page:
     items = expect_list(payload, "models")
-    return Page([to_model(provider_id, item) for item in items])
+    return Page(to_models(provider_id, items, to_model))

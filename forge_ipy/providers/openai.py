@@ -10,7 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain import Model
-from .wire import Page, PageRequest, as_dict, as_int, bearer, expect_list, next_by_last_id
+from .wire import (
+    Page,
+    PageRequest,
+    as_dict,
+    as_int,
+    bearer,
+    expect_list,
+    next_by_last_id,
+    to_models,
+)
 
 headers = bearer
 
@@ -40,5 +49,5 @@ def to_model(provider_id: str, item: dict[str, Any]) -> Model:
 
 def parse_page(provider_id: str, payload: Any, request: PageRequest) -> Page:
     items = expect_list(payload, "data")
-    models = [to_model(provider_id, item) for item in items]
+    models = to_models(provider_id, items, to_model)
     return Page(models, next_by_last_id(payload, items, request, "after"))

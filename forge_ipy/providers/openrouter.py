@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain import Model
-from .wire import Page, PageRequest, as_dict, as_int, as_price, bearer, expect_list
+from .wire import Page, PageRequest, as_dict, as_int, as_price, bearer, expect_list, to_models
 
 headers = bearer
 
@@ -36,4 +36,4 @@ def to_model(provider_id: str, item: dict[str, Any]) -> Model:
 
 
 def parse_page(provider_id: str, payload: Any, request: PageRequest) -> Page:
-    return Page([to_model(provider_id, item) for item in expect_list(payload, "data")])
+    return Page(to_models(provider_id, expect_list(payload, "data"), to_model))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain import Model
-from .wire import Page, PageRequest, as_dict, as_int, as_price, bearer, expect_list
+from .wire import Page, PageRequest, as_dict, as_int, as_price, bearer, expect_list, to_models
 
 headers = bearer
 CHAT_TYPES = {"chat", "language", "code"}
@@ -34,4 +34,4 @@ def to_model(provider_id: str, item: dict[str, Any]) -> Model:
 def parse_page(provider_id: str, payload: Any, request: PageRequest) -> Page:
     items = expect_list(payload, None)
     chat = [i for i in items if i.get("type") is None or i.get("type") in CHAT_TYPES]
-    return Page([to_model(provider_id, item) for item in chat])
+    return Page(to_models(provider_id, chat, to_model))

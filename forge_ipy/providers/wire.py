@@ -6,8 +6,11 @@ for, and how to turn a page's JSON into `Model`s plus the next page (or None).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from pydantic import ValidationError
 
 from ..domain import Model
 
@@ -37,16 +40,31 @@ class Wire(Protocol):
 
 
 def expect_list(payload: Any, key: str | None) -> list[dict[str, Any]]:
-    """`payload[key]` (or `payload` itself when key is None) as a list of objects."""
+    """`payload[key]` (or `payload` itself when key is None) as a list of objects.
+
+    An item that is not an object, or has no string id (nor name), is skipped: one odd
+    model never fails the whole provider.
+    """
     items = payload.get(key) if key is not None and isinstance(payload, dict) else payload
     if key is not None and not isinstance(payload, dict):
         raise BadShape(f"expected a JSON object with {key!r}")
-    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+    if not isinstance(items, list):
         raise BadShape(f"expected a list of models{f' in {key!r}' if key else ''}")
+    return [item for item in items
+            if isinstance(item, dict) and isinstance(item.get("id", item.get("name")), str)]
+
+
+def to_models(provider_id: str, items: list[dict[str, Any]],
+              to_model: Callable[[str, dict[str, Any]], Model]) -> list[Model]:
+    """`to_model` of each item, skipping the ones it cannot make a Model of (an unusable id,
+    a field of a type the wire module did not expect)."""
+    models = []
     for item in items:
-        if not isinstance(item.get("id", item.get("name")), str):
-            raise BadShape("a model has no string id")
-    return items
+        try:
+            models.append(to_model(provider_id, item))
+        except (ValidationError, KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return models
 
 
 def as_dict(item: dict[str, Any], key: str) -> dict[str, Any]:
@@ -62,7 +80,7 @@ def as_int(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isdigit() and len(value) <= 16:
         return int(value)
     return None
 
@@ -71,7 +89,7 @@ def as_price(value: Any, per_token: bool = False) -> float | None:
     """A price as USD per million tokens; `per_token` prices are scaled up."""
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if number < 0:  # OpenRouter marks "varies" with -1
         return None
