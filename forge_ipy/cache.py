@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,13 @@ from .settings import cache_dir
 
 SCHEMA = 2
 FILE_NAME = "models.json"
-LOCK_TIMEOUT_SECONDS = 10.0
+# How long a write waits for the file's lock while nobody else writes. A holder that is
+# stopped (SIGSTOP, a debugger) or stuck delays a write this long only; the list is still
+# shown and kept in memory, and writes skip the lock for LOCK_RETRY_SECONDS. Writers that
+# do make progress (the file changes meanwhile) are waited for, up to LOCK_MAX_WAIT_SECONDS.
+LOCK_TIMEOUT_SECONDS = 2.0
+LOCK_MAX_WAIT_SECONDS = 30.0
+LOCK_RETRY_SECONDS = 30.0
 CLOCK_SKEW_SECONDS = 300.0  # how far ahead of ours another machine's clock may be
 
 log = logging.getLogger("forge_ipy")
@@ -79,6 +85,7 @@ class CacheFile:
         self.read_only = False  # set when the file is from a newer forge-ipy
         self._warned: set[str] = set()
         self._locked = False  # this object holds the lock (inside `write`)
+        self._lock_stuck_until = 0.0  # time.monotonic() before which writes skip the lock
         self._read_signature: tuple[int, int] | None = None
 
     @property
@@ -148,13 +155,13 @@ class CacheFile:
         `remove` maps provider id to the fingerprint to drop (None: whatever is there), so an
         entry another process just wrote with a new key survives our invalidation of the old.
         """
-        from filelock import FileLock, Timeout
+        from filelock import Timeout
 
-        if self.read_only:
+        if self.read_only or time.monotonic() < self._lock_stuck_until:
             return {}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with FileLock(self.lock_path, timeout=LOCK_TIMEOUT_SECONDS):
+            with self._write_lock():
                 self._locked = True
                 entries = self.read()
                 if self.read_only:
@@ -169,12 +176,40 @@ class CacheFile:
                            "entries": {pid: e.to_json() for pid, e in sorted(entries.items())}}
                 atomic_write(self.path, json.dumps(payload, separators=(",", ":")))
                 return entries
-        except (OSError, Timeout) as exc:
+        except Timeout:
+            self._lock_stuck_until = time.monotonic() + LOCK_RETRY_SECONDS
+            self._warn("locked", f"the model cache {self.path} is locked by another process "
+                       f"(waited {LOCK_TIMEOUT_SECONDS:g} s); lists stay in memory only for now")
+            return {}
+        except OSError as exc:
             self._warn("write", f"cannot write the model cache {self.path} ({exc}); "
                        "lists stay in memory only")
             return {}
         finally:
             self._locked = False
+
+    @contextlib.contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        """The file's lock, waited for LOCK_TIMEOUT_SECONDS at a time while other writers
+        make progress; raises filelock.Timeout when the holder makes none."""
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(self.lock_path)
+        deadline = time.monotonic() + LOCK_MAX_WAIT_SECONDS
+        seen = self.signature()
+        while True:
+            try:
+                lock.acquire(timeout=LOCK_TIMEOUT_SECONDS)
+                break
+            except Timeout:
+                now = self.signature()
+                if now == seen or time.monotonic() > deadline:
+                    raise
+                seen = now
+        try:
+            yield
+        finally:
+            lock.release()
 
     def _set_aside(self, why: str) -> None:
         """Move the bad file aside, under the lock and only if it is still the file we read:

@@ -219,6 +219,11 @@ class Catalog:
 
     async def _fetch_now(self, plan: _Plan, settings: Settings,
                          on_update: OnUpdate | None) -> ModelListing:
+        """Runs on the loop, which only waits: storing results (the cache file and its lock)
+        and building listings happen in a worker thread, so one provider's big answer or a
+        lock held elsewhere never runs down the other providers' clocks."""
+        import asyncio
+
         waiting = {a.id for a in plan.fetch_now}
         fresh: set[str] = set()
         entries = dict(plan.entries)
@@ -229,23 +234,28 @@ class Catalog:
                     plan.accesses, entries, self._failures, plan.stale, frozenset(fresh),
                     exclude=frozenset(waiting)), tuple(sorted(waiting)))
 
-        report()  # what is known before any answer, and who is being asked
-        async for access, result in self._aggregator.fetch_each(
-                plan.fetch_now, timeout=settings.provider_timeout_seconds):
-            waiting.discard(access.id)
+        def take(access: ProviderAccess, result: FetchResult | None) -> None:
             entry = self._record(access, result)
             if entry is not None:
                 entries[access.id] = entry
                 fresh.add(access.id)
             report()
-        return self._listings.build(plan.accesses, entries, self._failures, plan.stale,
-                                    frozenset(fresh))
+
+        await asyncio.to_thread(report)  # what is known before any answer, and who is asked
+        async for access, result in self._aggregator.fetch_each(
+                plan.fetch_now, timeout=settings.provider_timeout_seconds):
+            waiting.discard(access.id)
+            await asyncio.to_thread(take, access, result)
+        return await asyncio.to_thread(self._listings.build, plan.accesses, entries,
+                                       self._failures, plan.stale, frozenset(fresh))
 
     def _fetch_behind(self, accesses: Sequence[ProviderAccess], settings: Settings) -> None:
         async def refresh() -> None:
+            import asyncio
+
             async for access, result in self._aggregator.fetch_each(
                     accesses, timeout=settings.provider_timeout_seconds):
-                self._record(access, result)
+                await asyncio.to_thread(self._record, access, result)
 
         future = self._loop.submit(refresh())
         self._pending.add(future)
