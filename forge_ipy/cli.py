@@ -190,7 +190,7 @@ def _nobody_logged_in(providers: tuple[str, ...]) -> int:
 
     specs = all_specs()
     if providers and all(specs[p].keyless for p in providers if p in specs):
-        roots = ", ".join(resolve(specs[p]).root for p in providers if p in specs)
+        roots = ", ".join(resolve(specs[p]).shown_root for p in providers if p in specs)
         print(f"forge-ipy: {', '.join(providers)} is not running at {roots}; start it, or set "
               "FORGE_<ID>_BASE_URL to where it runs.", file=sys.stderr)
         return 0
@@ -232,7 +232,7 @@ def cmd_providers(options: argparse.Namespace) -> int:
         # A keyless server at its default root counts only when it answers (DESIGN.md).
         probed = spec.keyless and not access.root_explicit
         rows.append({"id": spec.id, "name": spec.name, "logged_in": is_logged_in(access),
-                     "when_running": probed, "key_source": source, "api_root": access.root})
+                     "when_running": probed, "key_source": source, "api_root": access.shown_root})
     if options.json:
         _print_json(rows)
         return 0

@@ -17,8 +17,8 @@ from urllib.parse import quote, quote_plus
 MASK = "***"
 MIN_SECRET_CHARS = 4  # shorter values (a test's "x") would garble every message
 MIN_FRAGMENT_CHARS = 12  # a run of the text this long that is part of a secret is masked
-# Runs of characters that keys and their encodings are made of.
-_TOKEN = re.compile(r"[A-Za-z0-9+/=_\-.~%]{8,}")
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")  # standard or URL-safe base64
+_WORD = re.compile(rf"[A-Za-z0-9_-]{{{MIN_FRAGMENT_CHARS},}}")  # what keys are made of
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
@@ -29,23 +29,21 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     for secret in sorted(wanted, key=len, reverse=True):
         for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
             text = text.replace(form, MASK)
-    return _TOKEN.sub(lambda m: MASK if _reveals(m.group(), wanted) else m.group(), text)
+    text = _BASE64.sub(lambda m: MASK if _decodes_to(m.group(), wanted) else m.group(), text)
+    parts = {s[i:i + MIN_FRAGMENT_CHARS] for s in wanted
+             for i in range(len(s) - MIN_FRAGMENT_CHARS + 1)}
+    return _WORD.sub(lambda m: MASK if any(p in m.group() for p in parts) else m.group(), text)
 
 
-def _reveals(token: str, secrets: list[str]) -> bool:
-    """Whether `token` is a long part of a secret, or base64 that decodes to hold one."""
-    if len(token) >= MIN_FRAGMENT_CHARS and any(token in s for s in secrets):
-        return True
-    decoded = _base64(token)
-    return decoded is not None and any(s.encode() in decoded for s in secrets)
-
-
-def _base64(token: str) -> bytes | None:
+def _decodes_to(token: str, secrets: list[str]) -> bool:
+    """Whether `token` is base64 that decodes to something holding a secret."""
     body = token.rstrip("=")
     padded = body + "=" * (-len(body) % 4)
     for decode in (base64.b64decode, base64.urlsafe_b64decode):
         try:
-            return decode(padded)
+            decoded = decode(padded)
         except (binascii.Error, ValueError):
             continue
-    return None
+        if any(s.encode() in decoded for s in secrets):
+            return True
+    return False

@@ -124,4 +124,4 @@ def current(catalog: Catalog) -> CurrentModel | None:
     if access is not None:
         info = next((m for m in catalog.cached_models(access) if m.id == selection.model), None)
     return CurrentModel(selection.provider_id, spec.name if spec else selection.provider_id,
-                        selection.model, access.root if access else None, info)
+                        selection.model, access.shown_root if access else None, info)

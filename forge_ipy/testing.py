@@ -18,14 +18,22 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
+import gzip
 import json
+import struct
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
+# Modes of a hostile provider (section "Hostile answers" below): what an attacker, or a
+# gateway gone wrong, may send. `many_models:N` streams an OpenAI-shaped list of N models.
+HOSTILE_FAILURES = ("gzip_bomb", "deflate_bomb", "drip", "many_models:N", "deep_json",
+                    "echo_key", "echo_key_header", "control_error")
 # What each built-in provider speaks; custom ids take a `wire` argument.
 WIRES = {
     "openai": "openai", "deepseek": "openai", "xai": "openai", "fireworks": "openai",
@@ -40,7 +48,7 @@ KEY_VARS = {
 }
 # status:NNN answers that status with a JSON error; the rest are named for what they send.
 FAILURES = ("status:NNN", "html", "invalid_json", "bad_shape", "huge", "redirect", "hang",
-            "reset")
+            "reset", *HOSTILE_FAILURES)
 
 
 @dataclass
@@ -341,7 +349,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.close()
         else:
-            return False
+            return _HOSTILE.get(failure.split(":")[0], _not_hostile)(self, provider)
         return True
 
     def _send_huge(self, size: int) -> None:
@@ -365,6 +373,162 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+# -- Hostile answers ---------------------------------------------------------------------
+# Kept apart from the honest server above. Each takes the handler and the provider and
+# answers; all are in FAILURES. Bombs are built once per process and kept.
+BOMB_DECODED_BYTES = 1 << 30  # what the bombs decode to: 1 GiB of zeros from a few KB
+
+
+def _not_hostile(handler: _Handler, provider: FakeProvider) -> bool:
+    return False
+
+
+@functools.cache
+def raw_deflate_zeros(size: int = BOMB_DECODED_BYTES) -> tuple[bytes, int]:
+    """A raw deflate stream of `size` zero bytes (a multiple of 1 MiB) and its CRC-32, made
+    in a second: one fully flushed 1 MiB block, repeated (each stands alone)."""
+    mib = 1 << 20
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    block = squeeze.compress(b"\0" * mib) + squeeze.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    zeros = b"\0" * mib
+    for _ in range(size // mib):
+        crc = zlib.crc32(zeros, crc)
+    return block * (size // mib) + squeeze.flush(), crc
+
+
+def gzip_zeros(size: int = BOMB_DECODED_BYTES) -> bytes:
+    """A valid gzip member holding `size` zero bytes (about 1 MB per GiB)."""
+    deflated, crc = raw_deflate_zeros(size)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    return header + deflated + struct.pack("<II", crc, size & 0xFFFFFFFF)
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    """`Content-Encoding: gzip, gzip`: a few KB that decode to 1 GiB."""
+    return gzip.compress(gzip_zeros(), 9)
+
+
+@functools.cache
+def deflate_bomb() -> bytes:
+    """`Content-Encoding: deflate, deflate`: zlib-wrapped outside, raw deflate inside."""
+    return zlib.compress(raw_deflate_zeros()[0], 9)
+
+
+def hostile_models() -> list[FakeModel]:
+    """Models with every odd value a provider may send: a 400-digit context length, NaN and
+    infinite and negative prices, a lone surrogate, an id of 1 MB, control characters, ANSI
+    escapes and a bidi override in ids and names, and a duplicate id. Two are sane."""
+    return [
+        FakeModel("sane-model", context_length=8192, input_price=1.0, output_price=2.0),
+        FakeModel("huge-numbers", context_length=10**400, max_output_tokens=-5,
+                  input_price=float("nan"), output_price=float("inf")),
+        FakeModel("\ud800-lone-surrogate"),
+        FakeModel("x" * (1 << 20)),
+        FakeModel("evil\x1b[2J\x07\u202eexe.txt\nforged\tfield", name="\x1b]0;pwned\x07"),
+        FakeModel("sane-model", context_length=1),  # a duplicate: the first one wins
+    ]
+
+
+def _send_encoded(handler: _Handler, body: bytes, encoding: str) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Encoding", encoding)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    with contextlib.suppress(OSError):
+        handler.wfile.write(body)
+
+
+def _gzip_bomb(handler: _Handler, provider: FakeProvider) -> bool:
+    _send_encoded(handler, gzip_bomb(), "gzip, gzip")
+    return True
+
+
+def _deflate_bomb(handler: _Handler, provider: FakeProvider) -> bool:
+    _send_encoded(handler, deflate_bomb(), "deflate, deflate")
+    return True
+
+
+def _drip(handler: _Handler, provider: FakeProvider) -> bool:
+    """A valid answer, one byte a second: each read succeeds, the whole never arrives."""
+    body = json.dumps({"data": [{"id": "slow"}]}).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    with contextlib.suppress(OSError):
+        for i in range(len(body)):
+            handler.wfile.write(body[i:i + 1])
+            handler.wfile.flush()
+            if handler.owner._stopping.wait(1.0):
+                return True
+    return True
+
+
+def _many_models(handler: _Handler, provider: FakeProvider) -> bool:
+    """`many_models:N`: an OpenAI-shaped list of N tiny models, streamed as it is made."""
+    count = int((provider.failure or "").split(":")[1])
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.end_headers()  # no Content-Length: read until the server closes
+    handler.close_connection = True
+    with contextlib.suppress(OSError):
+        handler.wfile.write(b'{"object":"list","data":[')
+        for start in range(0, count, 10_000):
+            ids = range(start, min(count, start + 10_000))
+            handler.wfile.write(",".join(f'{{"id":"m{i}"}}' for i in ids).encode()
+                                + (b"," if start + 10_000 < count else b""))
+        handler.wfile.write(b"]}")
+    return True
+
+
+def _deep_json(handler: _Handler, provider: FakeProvider) -> bool:
+    depth = 100_000
+    handler._send(200, b'{"data":' + b"[" * depth + b"]" * depth + b"}", "application/json")
+    return True
+
+
+def _echo_key(handler: _Handler, provider: FakeProvider) -> bool:
+    """A 401 whose body quotes the key back in every form."""
+    message = f"Incorrect API key provided: {_key_forms(_given_key(handler))}"
+    handler._send_json(401, {"error": {"message": message}})
+    return True
+
+
+def _echo_key_header(handler: _Handler, provider: FakeProvider) -> bool:
+    """A redirect whose Location header carries the key in every form."""
+    handler.send_response(302)
+    handler.send_header("Location", "https://elsewhere.test/login?"
+                        + _key_forms(_given_key(handler)).replace(" ", "&k="))
+    handler.send_header("Content-Length", "0")
+    handler.end_headers()
+    return True
+
+
+def _key_forms(key: str) -> str:
+    """The key raw, URL-encoded, in base64 alone and as Basic `user:key`, and its part after
+    the prefix (`sk-proj-...`), separated by spaces."""
+    return " ".join([key, quote(key, safe=""), base64.b64encode(key.encode()).decode(),
+                     base64.b64encode(f"user:{key}".encode()).decode(), key.split("-")[-1]])
+
+
+def _control_error(handler: _Handler, provider: FakeProvider) -> bool:
+    handler._send_json(500, {"error": {"message": "\x1b[31mred\x1b[0m \u202eevil\rforged\x07"}})
+    return True
+
+
+def _given_key(handler: _Handler) -> str:
+    return ((handler.headers.get("authorization") or "").removeprefix("Bearer ")
+            or handler.headers.get("x-api-key") or handler.headers.get("x-goog-api-key") or "")
+
+
+_HOSTILE = {"gzip_bomb": _gzip_bomb, "deflate_bomb": _deflate_bomb, "drip": _drip,
+            "many_models": _many_models, "deep_json": _deep_json, "echo_key": _echo_key,
+            "echo_key_header": _echo_key_header, "control_error": _control_error}
 
 
 # -- the wire shapes ---------------------------------------------------------------------

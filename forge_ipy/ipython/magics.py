@@ -144,7 +144,7 @@ class ForgeMagics(Magics):
                 state = format_status(status, time.time()) if status else "not fetched"
                 logged = "yes" if is_logged_in(access) else "no"
                 source = "no key needed" if spec.keyless else access.key_source or "no key"
-                rows.append([spec.id, spec.name, logged, source, access.root,
+                rows.append([spec.id, spec.name, logged, source, access.shown_root,
                              state if logged == "yes" else ""])
         headers = ["id", "name", "logged in", "key", "API root", "state"]
         return TextBlock(format_table(headers, rows))

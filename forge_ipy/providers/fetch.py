@@ -174,9 +174,9 @@ def _invalid_root(access: ProviderAccess) -> ProviderError:
 
 def _origin(access: ProviderAccess) -> str:
     try:
-        return httpx.URL(access.root).host or access.root
+        return httpx.URL(access.root).host or access.shown_root
     except (httpx.InvalidURL, ValueError):
-        return access.root
+        return access.shown_root
 
 
 def _error(access: ProviderAccess, kind: str, message: str) -> ProviderError:
