@@ -16,6 +16,7 @@ import pytest
 from forge_ipy import credentials
 from forge_ipy.aggregator import FetchResult, fetch_all
 from forge_ipy.providers import registry
+from forge_ipy.providers.body import ACCEPT_ENCODING
 from forge_ipy.providers.fetch import MAX_BODY_BYTES
 from forge_ipy.testing import LoopbackProviders
 
@@ -75,7 +76,8 @@ def with_client(body: Callable[[httpx.AsyncClient], Awaitable[T]]) -> T:
     redirects never followed, no proxy taken from the environment."""
 
     async def run() -> T:
-        async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
+        async with httpx.AsyncClient(follow_redirects=False, trust_env=False,
+                                     headers={"accept-encoding": ACCEPT_ENCODING}) as client:
             return await body(client)
 
     return asyncio.run(run())

@@ -191,15 +191,18 @@ def test_a_list_of_a_million_tiny_models_is_refused_before_parsing(loopback, ser
     assert "openai" not in catalog.cache.entries()
 
 
+EVERY_WIRE = ("openai", "anthropic", "gemini", "openrouter", "groq", "mistral", "together",
+              "ollama")
+
+
 def test_odd_models_are_skipped_or_nulled_one_by_one(loopback, serve, catalog):
-    loopback.add("openai", hostile_models())
-    loopback.add("openrouter", hostile_models())
-    loopback.add("together", hostile_models())
+    for pid in EVERY_WIRE:
+        loopback.add(pid, hostile_models())
     serve()
 
     listing = catalog.get_all_models(refresh=True)
 
-    for pid in ("openai", "openrouter", "together"):
+    for pid in EVERY_WIRE:
         assert status_of(listing, pid).ok
         ids = [m.id for m in listing if m.provider_id == pid]
         # The lone surrogate and the 1 MB id are skipped; the duplicate is listed once.
@@ -456,3 +459,19 @@ def test_ollama_host_is_read_as_ollama_reads_it(monkeypatch, value, root):
 def test_a_stored_entry_keeps_finite_numbers_only():
     entry = CacheEntry("p", "f", 1.0, (Model(provider_id="p", id="m", input_price=math.nan),))
     assert entry.to_json()["models"][0]["input_price"] is None
+
+
+@pytest.mark.parametrize("wire", ["openai", "anthropic", "openrouter", "together", "ollama"])
+def test_items_without_a_usable_id_are_skipped_not_fatal(wire):
+    from forge_ipy.providers.fetch import wire_module
+    from forge_ipy.providers.wire import PageRequest
+
+    junk = [{"id": 5}, "a string", None, 7, {"id": ""}, {"id": "x" * 10_000}, {"id": None},
+            {"id": "good", "name": "model/good"}, {"id": {"nested": 1}}]
+    payload = junk if wire == "together" else {"data": junk, "models": junk}
+    if wire == "ollama":
+        junk[7] = {"name": "good", "model": "good"}
+
+    page = wire_module(wire).parse_page("p", payload, PageRequest("/models"))
+
+    assert [m.id for m in page.models] == ["good"]

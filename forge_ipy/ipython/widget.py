@@ -187,7 +187,8 @@ class ModelPicker(anywidget.AnyWidget):
 
     def _on_update(self, generation: int, listing: ModelListing,
                    waiting: tuple[str, ...]) -> None:
-        """One provider finished (event-loop thread): show it, keep the ones still waiting."""
+        """One provider finished (a worker thread of the catalog): show it, keep the ones still
+        waiting."""
         try:
             with self._lock:
                 if generation != self._generation:
