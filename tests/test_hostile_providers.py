@@ -33,7 +33,7 @@ from forge_ipy.providers.body import ACCEPT_ENCODING, MAX_JSON_CONTAINERS, iter_
 from forge_ipy.providers.registry import display_root, logged_in, ollama_host
 from forge_ipy.redact import redact
 from forge_ipy.settings import cache_dir
-from forge_ipy.testing import FakeModel, hostile_models
+from forge_ipy.testing import FakeModel, hostile_models, sample_models
 
 KEY = "sk-proj-Zq8vN3xT7bW2mK9pL4rJ6hY1cF5dG0sA"
 UNSAFE = ("\x1b", "\x07", "\r", "\u202e")
@@ -353,13 +353,13 @@ def test_a_held_cache_lock_skips_the_write_and_still_shows_every_list(
         loopback, serve, catalog, lock_holder, caplog, stopped):
     if stopped:
         lock_holder.send_signal(signal.SIGSTOP)
-    loopback.add("openai")
+    loopback.add("openai", sample_models("openai", 5000))  # a big valid list
     loopback.add("groq", latency=0.5)  # arrives while the first list waits for the lock
     serve()
 
     with caplog.at_level(logging.WARNING, logger="forge_ipy"):
         listing = catalog.get_all_models(refresh=True,
-                                         settings={"provider_timeout_seconds": 1.5})
+                                         settings={"provider_timeout_seconds": 3})
 
     assert status_of(listing, "openai").ok
     assert status_of(listing, "groq").ok
