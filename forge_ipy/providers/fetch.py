@@ -76,7 +76,7 @@ async def _get(
         raise _error(access, "auth", "the key holds characters an HTTP header cannot carry; "
                      f"check it ({access.key_source or 'no key'})") from None
     except httpx.TransportError as exc:
-        reason = type(exc).__name__ if not str(exc) else quote(str(exc), access)
+        reason = type(exc).__name__ if not str(exc) else server_text(str(exc), access)
         raise _error(access, "unreachable", f"cannot reach {_origin(access)}: {reason}") from None
     except (httpx.InvalidURL, ValueError, OverflowError):
         raise _invalid_root(access) from None
@@ -95,7 +95,7 @@ def _parse_page(wire: ModuleType, access: ProviderAccess, request: PageRequest,
         return wire.parse_page(access.id, payload, request)
     except (BadShape, KeyError, TypeError, AttributeError, ValueError) as exc:
         raise _error(access, "bad_response",
-                     f"unexpected response shape: {quote(str(exc), access, 120)}") from None
+                     f"unexpected response shape: {server_text(str(exc), access, 120)}") from None
 
 
 def _largest_list(payload: Any) -> int:
@@ -122,8 +122,8 @@ def _check_status(response: httpx.Response, body: bytes, access: ProviderAccess)
         hint = f"check the key ({access.key_source or 'none set'})"
         raise _error(access, "auth", f"HTTP {status}: {detail or 'key refused'}; {hint}")
     if 300 <= status < 400:
-        target = response.headers.get("location", "elsewhere")
-        raise _error(access, "http", f"HTTP {status} redirect to {quote(target, access, 200)} "
+        target = server_text(response.headers.get("location", "elsewhere"), access)
+        raise _error(access, "http", f"HTTP {status} redirect to {target} "
                      "not followed; set the API root to the final address")
     raise _error(access, "http", f"HTTP {status}" + (f": {detail}" if detail else ""))
 
@@ -145,10 +145,10 @@ def _error_detail(body: bytes, access: ProviderAccess) -> str:
         message = data.get("message") or data.get("detail")
     if not isinstance(message, str):
         return ""
-    return quote(" ".join(message.split()), access, 200).rstrip(". ")
+    return server_text(" ".join(message.split()), access, 200).rstrip(". ")
 
 
-def quote(text: str, access: ProviderAccess, limit: int = 200) -> str:
+def server_text(text: str, access: ProviderAccess, limit: int = 200) -> str:
     """Text a server sent, made fit to quote in a message: every form of the key (and of a
     password in the API root) removed, control characters made visible, cut to `limit`."""
     return printable(redact(text, access.secrets), limit)

@@ -86,11 +86,22 @@ class ProviderAccess:
     @property
     def secrets(self) -> tuple[str | None, ...]:
         """What must never be quoted back: the key, and a password inside the API root."""
-        return (self.key, urlsplit(self.root).password if "@" in self.root else None)
+        return (self.key, root_password(self.root))
 
     @property
     def shown_root(self) -> str:
         return display_root(self.root)
+
+
+def root_password(root: str) -> str | None:
+    """The password in `root` (`https://user:pw@host`), if it holds one."""
+    if "@" not in root:
+        return None
+    try:
+        return urlsplit(root).password
+    except ValueError:  # not a URL: whatever sits between `:` and `@` is kept out of sight
+        userinfo = root.partition("://")[2].rpartition("@")[0]
+        return userinfo.partition(":")[2] or None
 
 
 def display_root(root: str) -> str:
