@@ -1,8 +1,10 @@
-"""Fetch one provider's whole model list: every page, no redirects, a body size cap.
+"""Fetch one provider's whole model list: every page, no redirects, bounded memory and time.
 
 This is the one place where httpx's errors become `ProviderError`s with an `error_kind`.
 Credentials go only to the provider's own root: redirects are never followed, and each
-next page is a path and query under the same root.
+next page is a path and query under the same root. Bodies are read by body.py (the size cap
+counts decoded bytes); each page is parsed in a worker thread, never on the event loop; text
+a server sent reaches a message only through `server_text` (key removed, controls escaped).
 """
 
 from __future__ import annotations
