@@ -475,3 +475,15 @@ def test_items_without_a_usable_id_are_skipped_not_fatal(wire):
     page = wire_module(wire).parse_page("p", payload, PageRequest("/models"))
 
     assert [m.id for m in page.models] == ["good"]
+
+
+def test_current_shows_the_root_without_its_password(loopback, monkeypatch, catalog):
+    loopback.add("ollama")
+    root = loopback.root("ollama").replace("http://", "http://admin:s3cr3t-Pa55word@")
+    monkeypatch.setenv("FORGE_OLLAMA_BASE_URL", root)
+    catalog.select("ollama/llama3.2:latest")
+
+    now = catalog.current()
+
+    assert now is not None and now.api_root == display_root(root)
+    assert "admin:***@" in now.api_root and "s3cr3t" not in now.api_root
