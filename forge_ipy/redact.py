@@ -14,11 +14,19 @@ import re
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
+from .text import printable
+
 MASK = "***"
 MIN_SECRET_CHARS = 4  # shorter values (a test's "x") would garble every message
 MIN_FRAGMENT_CHARS = 12  # a run of the text this long that is part of a secret is masked
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")  # standard or URL-safe base64
 _WORD = re.compile(rf"[A-Za-z0-9_-]{{{MIN_FRAGMENT_CHARS},}}")  # what keys are made of
+
+
+def shown(text: str, secrets: Iterable[str | None], limit: int | None = 200) -> str:
+    """Text from outside made fit to quote in a message: every form of every secret removed,
+    control characters made visible, cut to `limit` characters."""
+    return printable(redact(text, secrets), limit)
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
@@ -28,11 +36,12 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
         return text
     for secret in sorted(wanted, key=len, reverse=True):
         for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
-            text = text.replace(form, MASK)
+            text = re.sub(re.escape(form), MASK, text, flags=re.IGNORECASE)  # any case too
     text = _BASE64.sub(lambda m: MASK if _decodes_to(m.group(), wanted) else m.group(), text)
-    parts = {s[i:i + MIN_FRAGMENT_CHARS] for s in wanted
+    parts = {s[i:i + MIN_FRAGMENT_CHARS].lower() for s in wanted
              for i in range(len(s) - MIN_FRAGMENT_CHARS + 1)}
-    return _WORD.sub(lambda m: MASK if any(p in m.group() for p in parts) else m.group(), text)
+    return _WORD.sub(lambda m: MASK if any(p in m.group().lower() for p in parts)
+                     else m.group(), text)
 
 
 def _decodes_to(token: str, secrets: list[str]) -> bool:

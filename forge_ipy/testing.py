@@ -33,7 +33,8 @@ from urllib.parse import parse_qs, quote, urlsplit
 # Modes of a hostile provider (section "Hostile answers" below): what an attacker, or a
 # gateway gone wrong, may send. `many_models:N` streams an OpenAI-shaped list of N models.
 HOSTILE_FAILURES = ("gzip_bomb", "deflate_bomb", "drip", "many_models:N", "deep_json",
-                    "echo_key", "echo_key_header", "control_error")
+                    "echo_key", "echo_key_header", "echo_key_type", "echo_key_encoding",
+                    "control_error")
 # What each built-in provider speaks; custom ids take a `wire` argument.
 WIRES = {
     "openai": "openai", "deepseek": "openai", "xai": "openai", "fireworks": "openai",
@@ -509,6 +510,22 @@ def _echo_key_header(handler: _Handler, provider: FakeProvider) -> bool:
     return True
 
 
+def _echo_key_type(handler: _Handler, provider: FakeProvider) -> bool:
+    """Not JSON, described by a Content-Type (and a Content-Encoding) holding the key."""
+    key = _key_forms(_given_key(handler)).replace(" ", "-")
+    handler.send_response(200)
+    handler.send_header("Content-Type", f"text/{key}")
+    handler.send_header("Content-Length", "5")
+    handler.end_headers()
+    handler.wfile.write(b"hello")
+    return True
+
+
+def _echo_key_encoding(handler: _Handler, provider: FakeProvider) -> bool:
+    _send_encoded(handler, b"hello", f"x-{_key_forms(_given_key(handler)).replace(' ', '-')}")
+    return True
+
+
 def _key_forms(key: str) -> str:
     """The key raw, URL-encoded, in base64 alone and as Basic `user:key`, and its part after
     the prefix (`sk-proj-...`), separated by spaces."""
@@ -528,7 +545,8 @@ def _given_key(handler: _Handler) -> str:
 
 _HOSTILE = {"gzip_bomb": _gzip_bomb, "deflate_bomb": _deflate_bomb, "drip": _drip,
             "many_models": _many_models, "deep_json": _deep_json, "echo_key": _echo_key,
-            "echo_key_header": _echo_key_header, "control_error": _control_error}
+            "echo_key_header": _echo_key_header, "echo_key_type": _echo_key_type,
+            "echo_key_encoding": _echo_key_encoding, "control_error": _control_error}
 
 
 # -- the wire shapes ---------------------------------------------------------------------

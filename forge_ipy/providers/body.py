@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import json
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import httpx
 
 from ..errors import ProviderError
-from ..text import printable
+from ..redact import shown
 
 # What the shared client advertises: the encodings `iter_body` decodes with bounded output.
 ACCEPT_ENCODING = "gzip, deflate"
@@ -71,14 +71,15 @@ class _Inflater:
                 return  # input used up and nothing held back
 
 
-def _decoders(response: httpx.Response, provider_id: str, limit: int) -> list[_Inflater]:
+def _decoders(response: httpx.Response, provider_id: str, limit: int,
+              secrets: Iterable[str | None]) -> list[_Inflater]:
     """Decoders in the order to apply them: the last encoding named was applied last."""
     header = response.headers.get("content-encoding", "")
-    names = [n.strip().lower() for n in header.split(",")]
-    names = [n for n in names if n and n != "identity"]
-    unknown = [n for n in names if n not in _WBITS]
+    given = [n.strip() for n in header.split(",")]
+    names = [n.lower() for n in given if n and n.lower() != "identity"]
+    unknown = [n for n in given if n and n.lower() not in _WBITS and n.lower() != "identity"]
     if unknown or len(names) > MAX_ENCODING_LAYERS:
-        what = printable(", ".join(unknown) if unknown else header, 60)
+        what = shown(", ".join(unknown) if unknown else header, secrets, 60)
         raise ProviderError(provider_id, "bad_response",
                             f"answer uses content-encoding {what!r}, which was not asked for")
     return [_Inflater(name, limit) for name in reversed(names)]
@@ -92,18 +93,19 @@ def _through(decoders: list[_Inflater], data: bytes) -> Iterator[bytes]:
         yield from _through(decoders[1:], piece)
 
 
-async def iter_body(response: httpx.Response, *, provider_id: str,
-                    limit: int) -> AsyncIterator[bytes]:
+async def iter_body(response: httpx.Response, *, provider_id: str, limit: int,
+                    secrets: Iterable[str | None] = ()) -> AsyncIterator[bytes]:
     """The decoded body of a streamed `response`, piece by piece, at most `limit` bytes in all.
 
     Raises ProviderError `too_large` (over `limit` after decompression, or a declared
     Content-Length over it) or `bad_response` (an encoding not asked for, or damaged).
-    Call on an `httpx.AsyncClient.stream(...)` response whose body has not been read.
+    Call on an `httpx.AsyncClient.stream(...)` response whose body has not been read;
+    `secrets` (the key) are removed from any header quoted in an error.
     """
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise ProviderError(provider_id, "too_large", f"answer of {declared} bytes is over the cap")
-    decoders = _decoders(response, provider_id, limit)
+    decoders = _decoders(response, provider_id, limit, secrets)
     size = 0
     try:
         if response.is_stream_consumed:  # made in memory (httpx.MockTransport): decoded already
@@ -126,13 +128,15 @@ async def iter_body(response: httpx.Response, *, provider_id: str,
                             "answer's compression is damaged") from None
 
 
-async def read_body(response: httpx.Response, *, provider_id: str, limit: int) -> bytes:
+async def read_body(response: httpx.Response, *, provider_id: str, limit: int,
+                    secrets: Iterable[str | None] = ()) -> bytes:
     """The whole decoded body of a streamed `response`; see `iter_body` for the limits."""
     return b"".join([piece async for piece in iter_body(
-        response, provider_id=provider_id, limit=limit)])
+        response, provider_id=provider_id, limit=limit, secrets=secrets)])
 
 
-def parse_json(body: bytes, *, provider_id: str, content_type: str = "") -> Any:
+def parse_json(body: bytes, *, provider_id: str, content_type: str = "",
+               secrets: Iterable[str | None] = ()) -> Any:
     """`body` as JSON, refused before parsing when it holds too many objects; a huge integer
     becomes None. CPU-bound: call it off the package's event loop (asyncio.to_thread).
 
@@ -147,7 +151,7 @@ def parse_json(body: bytes, *, provider_id: str, content_type: str = "") -> Any:
     except RecursionError:
         raise ProviderError(provider_id, "bad_response", "answer is nested too deeply") from None
     except ValueError:
-        kind = printable(content_type.split(";")[0] or "unknown type", 60)
+        kind = shown(content_type.split(";")[0] or "unknown type", secrets, 60)
         raise ProviderError(provider_id, "bad_response", f"answer is not JSON ({kind})") from None
 
 

@@ -19,7 +19,7 @@ import httpx
 
 from ..domain import MAX_MODELS_PER_PROVIDER, Model
 from ..errors import ProviderError
-from ..redact import redact
+from ..redact import shown
 from ..text import printable
 from .body import parse_json, read_body
 from .registry import ProviderAccess
@@ -69,7 +69,8 @@ async def _get(
     url = access.root + request.path
     try:
         async with client.stream("GET", url, params=request.params, headers=headers) as response:
-            body = await read_body(response, provider_id=access.id, limit=max_body_bytes)
+            body = await read_body(response, provider_id=access.id, limit=max_body_bytes,
+                                   secrets=access.secrets)
     except httpx.TimeoutException:
         raise _error(access, "timeout", f"no answer from {_origin(access)}") from None
     except (httpx.LocalProtocolError, UnicodeEncodeError):
@@ -90,7 +91,7 @@ def _parse_page(wire: ModuleType, access: ProviderAccess, request: PageRequest,
     """A page's models from its answer. Runs in a worker thread: a big answer must not stall
     the event loop, where every other provider's clock is running."""
     _check_status(response, body, access)
-    payload = parse_json(body, provider_id=access.id,
+    payload = parse_json(body, provider_id=access.id, secrets=access.secrets,
                          content_type=response.headers.get("content-type", ""))
     _check_count(access, _largest_list(payload))  # before a Model is built for each
     try:
@@ -153,7 +154,7 @@ def _error_detail(body: bytes, access: ProviderAccess) -> str:
 def server_text(text: str, access: ProviderAccess, limit: int = 200) -> str:
     """Text a server sent, made fit to quote in a message: every form of the key (and of a
     password in the API root) removed, control characters made visible, cut to `limit`."""
-    return printable(redact(text, access.secrets), limit)
+    return shown(text, access.secrets, limit)
 
 
 def _check_root(access: ProviderAccess) -> None:
@@ -169,8 +170,8 @@ def _check_root(access: ProviderAccess) -> None:
 
 
 def _invalid_root(access: ProviderAccess) -> ProviderError:
-    shown = printable(access.shown_root, 200)
-    return _error(access, "unreachable", f"the API root {shown!r} is not a valid URL; "
+    root = printable(access.shown_root, 200)
+    return _error(access, "unreachable", f"the API root {root!r} is not a valid URL; "
                   "fix it (FORGE_<ID>_BASE_URL or config.toml)")
 
 
