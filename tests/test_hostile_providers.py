@@ -489,3 +489,13 @@ def test_current_shows_the_root_without_its_password(loopback, monkeypatch, cata
 
     assert now is not None and now.api_root == display_root(root)
     assert "admin:***@" in now.api_root and "s3cr3t" not in now.api_root
+
+
+@pytest.mark.parametrize("declared", ["9" * 5000, str(1 << 40)])
+def test_a_declared_length_over_the_cap_is_too_large(declared):
+    import asyncio
+
+    response = httpx.Response(200, headers={"content-length": declared}, stream=_Chunks(b"{}"))
+    with pytest.raises(ProviderError) as raised:
+        asyncio.run(read_body(response, provider_id="p", limit=1 << 20))
+    assert raised.value.kind == "too_large"

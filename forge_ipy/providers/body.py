@@ -103,7 +103,7 @@ async def iter_body(response: httpx.Response, *, provider_id: str, limit: int,
     `secrets` (the key) are removed from any header quoted in an error.
     """
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
         raise ProviderError(provider_id, "too_large", f"answer of {declared} bytes is over the cap")
     decoders = _decoders(response, provider_id, limit, secrets)
     size = 0
