@@ -104,7 +104,8 @@ async def iter_body(response: httpx.Response, *, provider_id: str, limit: int,
     """
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and (len(declared) > 18 or int(declared) > limit):
-        raise ProviderError(provider_id, "too_large", f"answer of {declared} bytes is over the cap")
+        raise ProviderError(provider_id, "too_large",
+                            f"answer of {shown(declared, (), 24)} bytes is over the cap")
     decoders = _decoders(response, provider_id, limit, secrets)
     size = 0
     try:
