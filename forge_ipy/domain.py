@@ -10,9 +10,17 @@ import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    model_validator,
+)
 
 ErrorKind = Literal["auth", "timeout", "unreachable", "http", "bad_response", "too_large"]
 ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)
@@ -33,6 +41,13 @@ MAX_LIST_ITEMS = 16  # modalities, fact sources
 MAX_COUNT = 2**53  # token counts and timestamps: beyond this is not a count but an attack
 MAX_PRICE = 1e9  # USD per million tokens
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# The bounds as pydantic constraints, checked in Rust: a model within them costs nothing more.
+# A lone surrogate fails any `str` there too (`string_unicode`).
+_Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+_Count = Annotated[int, Field(ge=0, le=MAX_COUNT, strict=True)]  # not True, not "5"
+_Price = Annotated[float, Field(ge=0, le=MAX_PRICE, allow_inf_nan=False, strict=True)]
+_Text = Annotated[str, Field(max_length=MAX_TEXT_CHARS)]
+_Texts = Annotated[tuple[_Text, ...], Field(max_length=MAX_LIST_ITEMS)]
 
 
 class _Frozen(BaseModel):
@@ -42,45 +57,42 @@ class _Frozen(BaseModel):
 class Model(_Frozen):
     """One model offered by one provider. Prices are USD per million tokens."""
 
-    provider_id: str
-    id: str
-    name: str = ""
-    context_length: int | None = None
-    max_output_tokens: int | None = None
-    tools: bool | None = None
-    input_price: float | None = None
-    output_price: float | None = None
-    input_modalities: tuple[str, ...] = ()
-    created: int | None = None
+    provider_id: _Id
+    id: _Id
+    name: Annotated[str, Field(max_length=MAX_NAME_CHARS)] = ""
+    context_length: _Count | None = None
+    max_output_tokens: _Count | None = None
+    tools: StrictBool | None = None
+    input_price: _Price | None = None
+    output_price: _Price | None = None
+    input_modalities: _Texts = ()
+    created: _Count | None = None
     # Model facts (DESIGN.md): None where no source said. `kind` is one of MODEL_KINDS
     # once a listing is built; a wire module leaves it None when the provider gives no signal.
-    kind: str | None = None
-    reasoning: bool | None = None
-    output_modalities: tuple[str, ...] = ()
-    cache_read_price: float | None = None
-    knowledge: str | None = None  # training cut-off, as the source writes it ("2024-06")
-    release_date: str | None = None
-    status: str | None = None  # None, "deprecated" or "retired"
-    facts_from: tuple[str, ...] = ()  # which of FACT_SOURCES filled any field
+    kind: _Text | None = None
+    reasoning: StrictBool | None = None
+    output_modalities: _Texts = ()
+    cache_read_price: _Price | None = None
+    knowledge: _Text | None = None  # training cut-off, as the source writes it ("2024-06")
+    release_date: _Text | None = None
+    status: _Text | None = None  # None, "deprecated" or "retired"
+    facts_from: _Texts = ()  # which of FACT_SOURCES filled any field
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _bounded(cls, data: Any) -> Any:
+    def _bounded(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
         """Odd values from a provider or a damaged cache file null their field (a huge or
-        negative number, NaN, a lone surrogate, a wrong type); an unusable id refuses the
-        model, which the wire modules then skip. One call per model, not one per field."""
-        if not isinstance(data, dict):
-            return data
-        cleaned = None
-        for name, value in data.items():
-            check = _CHECKS.get(name)
-            if check is None or value is None:
-                continue
-            good = check(value)
-            if good is not value:
-                cleaned = cleaned if cleaned is not None else dict(data)
-                cleaned[name] = good
-        return data if cleaned is None else cleaned
+        negative number, NaN, a lone surrogate, a wrong type) and text over its cap is cut;
+        an unusable id refuses the model, which the wire modules then skip. Only a model
+        outside the bounds above pays for this look, field by field."""
+        try:
+            return handler(data)
+        except ValidationError:
+            if not isinstance(data, dict):
+                raise
+        cleaned = {name: _CHECKS[name](value) if name in _CHECKS and value is not None
+                   else value for name, value in data.items()}
+        return handler(cleaned)
 
     @property
     def full_name(self) -> str:
