@@ -217,9 +217,7 @@ class FactIndex:
     """The catalog as dict lookups, built once per catalog: never a scan per model."""
 
     def __init__(self, providers: Mapping[str, Mapping[str, Facts]]) -> None:
-        # Lists become tuples here, once, so facts go into a Model as they are.
-        self.providers = {pid: {mid: _frozen(facts) for mid, facts in models.items()}
-                          for pid, models in providers.items()}
+        self.providers = providers  # checked by clean_facts: modalities are tuples already
         self._aliases: dict[str, dict[str, Facts]] = {}
         self._exact_any: dict[str, Facts] | None = None
 
@@ -267,7 +265,3 @@ def _aliases(models: Mapping[str, Facts]) -> dict[str, Facts]:
         if key not in best or rank > best[key][0]:
             best[key] = (rank, facts)
     return {key: facts for key, (_, facts) in best.items()}
-
-
-def _frozen(facts: Facts) -> Facts:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in facts.items()}
