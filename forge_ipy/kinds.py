@@ -53,11 +53,14 @@ ID_RULES: tuple[tuple[str, str, str], ...] = (
      r"|davinci)", "completion", "babbage-002, davinci-002, gpt-3.5-turbo-instruct"),
 )
 _RULES = tuple((re.compile(pattern), kind) for pattern, kind, _ in ID_RULES)
+_ANY_RULE = re.compile("|".join(f"(?:{pattern})" for pattern, _, _ in ID_RULES))
 
 
 def kind_from_id(model_id: str) -> str | None:
     """The kind the id rules give `model_id`, or None (then it is a chat model)."""
     lowered = model_id.lower()
+    if not _ANY_RULE.search(lowered):  # most ids: one search instead of one per rule
+        return None
     return next((kind for rule, kind in _RULES if rule.search(lowered)), None)
 
 
