@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from forge_ipy.domain import MODEL_KINDS
@@ -150,3 +152,10 @@ def test_every_rule_and_family_names_a_known_kind_and_its_examples():
 ])
 def test_kind_from_catalog_facts(family, output, kind):
     assert kind_from_facts(family, output) == kind
+
+
+def test_the_rules_are_documented():
+    reference = (Path(__file__).resolve().parent.parent / "docs" / "reference.md").read_text()
+    for _, kind, examples in ID_RULES:
+        first = examples.split(",")[0].strip()
+        assert first in reference, f"docs/reference.md lacks the {kind} rule for {first}"
