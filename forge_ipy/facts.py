@@ -15,6 +15,7 @@ checking and writing the file run in a worker thread (never on the loop).
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -32,7 +33,7 @@ from .factindex import (
     read_compact,
 )
 from .kinds import kind_from_id
-from .providers.registry import BUILTINS, ProviderSpec
+from .providers.registry import BUILTINS, ProviderAccess, ProviderSpec
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -290,8 +291,6 @@ class ModelFacts:
 
 
 def _time(value: object) -> float | None:
-    import math
-
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     return None
@@ -304,10 +303,8 @@ def _shown(url: str) -> str:
     return scheme + sep + authority.rpartition("@")[2] + slash + path if sep else url
 
 
-def _catalog_access(url: str) -> Any:
+def _catalog_access(url: str) -> ProviderAccess:
     """The catalog's address as the fetch layer takes a provider's: no key, no redirects."""
-    from .providers.registry import ProviderAccess
-
     spec = ProviderSpec("model_facts", "catalog of model facts", "openai", url)
     return ProviderAccess(spec, url, True, None)
 
