@@ -134,9 +134,11 @@ def test_openai_list_keeps_its_chat_models():
 
 
 def test_every_rule_and_family_names_a_known_kind_and_its_examples():
-    for pattern, kind, examples in ID_RULES:
-        assert kind in MODEL_KINDS and kind != "chat", pattern
-        assert examples
+    for rule in ID_RULES:
+        assert rule.kind in MODEL_KINDS and rule.kind != "chat", rule
+        assert rule.examples and (rule.parts or rule.words or rule.prefixes)
+        for example in rule.examples.split(", "):
+            assert kind_from_id(example) == rule.kind, example
     assert set(FAMILY_KINDS.values()) <= set(MODEL_KINDS) - {"chat"}
 
 
@@ -156,6 +158,8 @@ def test_kind_from_catalog_facts(family, output, kind):
 
 def test_the_rules_are_documented():
     reference = (Path(__file__).resolve().parent.parent / "docs" / "reference.md").read_text()
-    for _, kind, examples in ID_RULES:
-        first = examples.split(",")[0].strip()
-        assert first in reference, f"docs/reference.md lacks the {kind} rule for {first}"
+    for rule in ID_RULES:
+        first = rule.examples.split(", ")[0]
+        assert first in reference, f"docs/reference.md lacks the {rule.kind} rule for {first}"
+        for text in (*rule.parts, *rule.words, *rule.prefixes):
+            assert f"`{text}" in reference, f"docs/reference.md lacks {text!r}"
