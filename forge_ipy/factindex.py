@@ -41,6 +41,7 @@ _MAX_ID = 256
 _ALIAS_SUFFIX = re.compile(
     r"(?:[-@:](?:latest|default|free)|-v\d+:\d+|[-@]\d{8}|-\d{4}-\d{2}-\d{2}|-\d{2}-\d{2}"
     r"|-\d{3,4})$")
+_SUFFIX_ROOM = 16  # longer than any one suffix above
 
 
 # -- checking what arrives -------------------------------------------------------------------
@@ -161,15 +162,24 @@ def compact_api_document(document: object) -> dict[str, dict[str, Facts]]:
     return providers
 
 
-def read_compact(data: object) -> dict[str, dict[str, Facts]]:
-    """Our own compact form (snapshot or cached copy) read back, every field checked again."""
+def read_compact(data: object, *, trusted: bool = False) -> dict[str, dict[str, Facts]]:
+    """Our own compact form read back: a cached copy with every field checked again; the
+    bundled snapshot (`trusted`, checked when it was built and by the tests) as it is."""
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise ValueError("it is not a forge-ipy catalog of model facts")
     providers = data.get("providers")
     if not isinstance(providers, dict):
         raise ValueError("it has no providers")
+    convert = _with_tuples if trusted else clean_facts
     return {pid: models for pid, rows in providers.items()
-            if isinstance(pid, str) and (models := _models(rows, clean_facts))}
+            if isinstance(pid, str) and (models := _models(rows, convert))}
+
+
+def _with_tuples(facts: Any) -> Facts:
+    for name in ("input_modalities", "output_modalities"):
+        if name in facts:
+            facts[name] = tuple(facts[name])
+    return facts
 
 
 def parse_json(body: bytes | str) -> Any:
@@ -206,7 +216,9 @@ def alias_key(model_id: str) -> str:
     """`model_id` without the suffixes that name a snapshot or alias of the same model."""
     key = model_id.lower()
     for _ in range(3):  # claude-3-5-sonnet-20241022-v2:0 carries two
-        shorter = _ALIAS_SUFFIX.sub("", key)
+        # Only the tail can hold a suffix: searching it alone keeps long ids cheap.
+        head, tail = key[:-_SUFFIX_ROOM], key[-_SUFFIX_ROOM:]
+        shorter = head + _ALIAS_SUFFIX.sub("", tail)
         if shorter == key or not shorter:
             break
         key = shorter

@@ -64,28 +64,25 @@ def enrich_with(index: FactIndex, models: Sequence[Model], spec: ProviderSpec
 
 def _enrich_one(model: Model, facts: Facts | None) -> Model:
     update: dict[str, Any] = {}
-    if facts:
-        for name in FACT_FIELDS:
-            value = facts.get(name)
-            if value is not None and getattr(model, name) in (None, ()):
-                update[name] = value
+    said = model.kind is not None  # whether the provider gave any fact, for facts_from
+    for name in FACT_FIELDS:
+        value = getattr(model, name)
+        if value is not None and value != ():
+            said = True
+        elif facts is not None and name in facts:
+            update[name] = facts[name]
     if model.kind is None:
         catalog_kind = facts.get("kind") if facts else None
         update["kind"] = catalog_kind or kind_from_id(model.id) or "chat"
         from_catalog = bool(update.keys() - {"kind"}) or catalog_kind is not None
     else:
         from_catalog = bool(update)
-    sources = model.facts_from or (("provider",) if _provider_said(model) else ())
+    sources = model.facts_from or (("provider",) if said else ())
     if from_catalog and "catalog" not in sources:
         sources = tuple(s for s in FACT_SOURCES if s in sources or s == "catalog")
     if sources != model.facts_from:
         update["facts_from"] = sources
     return model.model_copy(update=update) if update else model
-
-
-def _provider_said(model: Model) -> bool:
-    return model.kind is not None or any(
-        getattr(model, name) not in (None, ()) for name in FACT_FIELDS)
 
 
 # -- the catalog in force --------------------------------------------------------------------
@@ -128,7 +125,8 @@ class ModelFacts:
 
     def _load_snapshot(self) -> FactIndex:
         try:
-            return FactIndex(read_compact(parse_json(self._snapshot_path.read_bytes())))
+            data = parse_json(self._snapshot_path.read_bytes())
+            return FactIndex(read_compact(data, trusted=True))
         except (OSError, ValueError) as exc:
             self._warn("snapshot", f"the bundled catalog of model facts "
                        f"{self._snapshot_path} is unusable ({exc}); reinstall forge-ipy")
