@@ -514,7 +514,7 @@ def main() -> None:
     with LoopbackProviders.default() as server, tempfile.TemporaryDirectory(
             prefix="forge-ipy-demo-") as folder:
         env = {**server.env(), "FORGE_IPY_CONFIG_DIR": f"{folder}/config",
-               "FORGE_IPY_CACHE_DIR": f"{folder}/cache"}
+               "FORGE_IPY_CACHE_DIR": f"{folder}/cache", "FORGE_MODEL_FACTS_URL": "off"}
         for name, value in env.items():
             print(f"export {name}={shlex.quote(value)}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
