@@ -8,6 +8,8 @@ import importlib.util
 import json
 import logging
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -498,3 +500,11 @@ def test_a_cached_catalog_of_another_url_is_not_used(loopback, make_facts):
     assert _context(model_facts) == 1  # the snapshot, not the other address's catalog
     pending.result(timeout=10)
     assert _context(model_facts) == 7
+
+
+def test_importing_facts_loads_no_http_stack_and_no_catalog():
+    code = ("import sys, forge_ipy.facts as f; "
+            "print('httpx' in sys.modules, 'asyncio' in sys.modules, f._FACTS._snapshot)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, timeout=60)
+    assert done.stdout.split() == ["False", "False", "None"]
