@@ -53,7 +53,7 @@ async def fetch_models(
         if marker in seen or len(seen) >= MAX_PAGES:
             raise _error(access, "bad_response", "pagination does not end")
         seen.add(marker)
-        response, body = await _get(client, access, request, headers, max_body_bytes)
+        response, body = await _get_body(client, access, request, headers, max_body_bytes)
         page = await asyncio.to_thread(_parse_page, wire, access, request, response, body)
         for model in page.models:
             models.setdefault(model.id, model)
@@ -62,7 +62,20 @@ async def fetch_models(
     return list(models.values())
 
 
-async def _get(
+async def fetch_document(
+    client: httpx.AsyncClient, access: ProviderAccess, *, headers: dict[str, str] | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> bytes:
+    """The body of one GET of `access.root`, with the listing's protections (no redirects,
+    the size cap counted after decompression, errors as ProviderError); unparsed, so a big
+    document is parsed off the loop.
+    """
+    _check_root(access)
+    _, body = await _get_body(client, access, PageRequest(""), headers or {}, max_body_bytes)
+    return body
+
+
+async def _get_body(
     client: httpx.AsyncClient, access: ProviderAccess, request: PageRequest,
     headers: dict[str, str], max_body_bytes: int,
 ) -> tuple[httpx.Response, bytes]:
@@ -83,6 +96,7 @@ async def _get(
         raise _error(access, "unreachable", f"cannot reach {_origin(access)}: {reason}") from None
     except (httpx.InvalidURL, ValueError, OverflowError):
         raise _invalid_root(access) from None
+    _check_status(response, body, access)  # cheap: an error body is parsed only when short
     return response, body
 
 
@@ -90,7 +104,6 @@ def _parse_page(wire: ModuleType, access: ProviderAccess, request: PageRequest,
                 response: httpx.Response, body: bytes) -> Page:
     """A page's models from its answer. Runs in a worker thread: a big answer must not stall
     the event loop, where every other provider's clock is running."""
-    _check_status(response, body, access)
     payload = parse_json(body, provider_id=access.id, secrets=access.secrets,
                          content_type=response.headers.get("content-type", ""))
     _check_count(access, _largest_list(payload))  # before a Model is built for each
