@@ -10,7 +10,6 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from urllib.parse import urlsplit, urlunsplit
 
 from ..credentials import STORE_NAME, fingerprint, load_store
 from ..errors import SettingError
@@ -97,6 +96,8 @@ def root_password(root: str) -> str | None:
     """The password in `root` (`https://user:pw@host`), if it holds one."""
     if "@" not in root:
         return None
+    from urllib.parse import urlsplit  # here: shell completion never needs it
+
     try:
         return urlsplit(root).password
     except ValueError:  # not a URL: whatever sits between `:` and `@` is kept out of sight
@@ -108,6 +109,8 @@ def display_root(root: str) -> str:
     """`root` as it may be shown: a password in it (`https://user:pw@host`) replaced by ***."""
     if "@" not in root:
         return root
+    from urllib.parse import urlsplit, urlunsplit  # here: shell completion never needs it
+
     try:
         parts = urlsplit(root)
         password = parts.password
