@@ -22,6 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from .domain import Model
 from .files import (
+    CACHE_FILE_BYTES,
     DamagedFileError,
     atomic_write,
     make_folder,
@@ -35,7 +36,6 @@ from .settings import cache_dir
 SCHEMA = 2
 FILE_NAME = "models.json"
 LOCK_TIMEOUT_SECONDS = 10.0
-MAX_FILE_BYTES = 128 << 20  # far above any real cache; a bigger file is damage, set aside
 MAX_STATS_BYTES = 1 << 20  # the counters log is folded into one line past 64 KB
 CLOCK_SKEW_SECONDS = 300.0  # how far ahead of ours another machine's clock may be
 
@@ -106,7 +106,7 @@ class CacheFile:
         """Valid-looking entries by provider id; bad files are set aside, never fatal."""
         self._read_signature = self.signature()
         try:
-            data = read_json(self.path, MAX_FILE_BYTES)
+            data = read_json(self.path, CACHE_FILE_BYTES)
         except FileNotFoundError:
             return {}
         except DamagedFileError as exc:

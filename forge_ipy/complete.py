@@ -15,14 +15,15 @@ MARKER_LIFETIME seconds counts as abandoned.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
 from . import settings
+from .files import CACHE_FILE_BYTES, read_json
 from .providers import registry
+from .text import printable
 
 # typing is not imported at run time: shell completion starts in this module.
 TYPE_CHECKING = False
@@ -44,8 +45,8 @@ def _read_entries() -> dict[str, Any] | None:
     would only repeat on every TAB.
     """
     try:
-        data = json.loads((settings.cache_dir() / CACHE_NAME).read_bytes())
-    except (OSError, ValueError):
+        data = read_json(settings.cache_dir() / CACHE_NAME, CACHE_FILE_BYTES)
+    except (OSError, ValueError):  # absent, damaged, a pipe: complete nothing, never hang
         return {}
     if not isinstance(data, dict):
         return {}
@@ -90,9 +91,21 @@ def _collect(entries: dict[str, Any]) -> tuple[list[tuple[str, str]], bool]:
         models = entry.get("models")
         for model in models if isinstance(models, list) else ():
             model_id = model.get("id") if isinstance(model, dict) else None
-            if isinstance(model_id, str) and model_id:
+            if isinstance(model_id, str) and _completable(model_id):
                 pairs.append((spec.id, model_id))
     return pairs, stale
+
+
+COMPLETABLE_CHARS = 300  # no one types, or wants offered, a longer name
+
+
+def _completable(model_id: str) -> bool:
+    """Whether a name can be offered: one line, no control character, a sane length.
+
+    A newline would split it in two in our one-name-a-line answer, and a name changed by
+    escaping could never be selected; such names are left out (`forge-ipy models` shows them).
+    """
+    return bool(model_id) and printable(model_id, COMPLETABLE_CHARS) == model_id
 
 
 def _claim_marker(folder: Path) -> int | None:
@@ -189,7 +202,7 @@ def complete_providers(prefix: str = "") -> list[str]:
         ids = list(registry.all_specs())
     except Exception:  # a broken config.toml still completes the built-ins
         ids = [spec.id for spec in registry.BUILTINS]
-    return [pid for pid in ids if pid.startswith(prefix)]
+    return [pid for pid in ids if pid.startswith(prefix) and _completable(pid)]
 
 
 def completion_script(shell: str) -> str:

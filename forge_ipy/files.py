@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 SMALL_FILE_BYTES = 1 << 20  # state.json, credentials.json, config.toml: a few KB in practice
+CACHE_FILE_BYTES = 128 << 20  # models.json: far above any real cache; bigger is damage
 TEMP_MAX_AGE_SECONDS = 600.0  # a writer takes milliseconds; older temp files are orphans
 FOLDER_MODE = 0o700
 _BIG_INT_DIGITS = 30  # larger integers mean nothing in our files: read as null

@@ -414,8 +414,9 @@ def test_config_strategy_fresh_takes_effect_on_the_next_call(ip, served, capsys)
 @pytest.mark.parametrize("name, bad, allowed", [
     ("model_cache_strategy", '"sometimes"', "aggressive, moderate, fresh"),
     ("model_cache_refresh", '"later"', "background, block"),
-    ("model_cache_ttl_seconds", "-5", "positive number"),
-    ("provider_timeout_seconds", "0", "positive number"),
+    ("model_cache_ttl_seconds", "-5", "above 0"),
+    ("provider_timeout_seconds", "0", "above 0"),
+    ("provider_timeout_seconds", "1e300", "at most 3600"),
     ("model_cache_ttl_seconds", "True", "expected a float"),
 ])
 def test_config_refuses_a_bad_value_and_keeps_the_previous_one(ip, capsys, caplog, name, bad,
