@@ -23,7 +23,7 @@ from pathlib import Path
 from . import settings
 from .files import CACHE_FILE_BYTES, read_json
 from .providers import registry
-from .text import printable
+from .text import plain
 
 # typing is not imported at run time: shell completion starts in this module.
 TYPE_CHECKING = False
@@ -96,16 +96,13 @@ def _collect(entries: dict[str, Any]) -> tuple[list[tuple[str, str]], bool]:
     return pairs, stale
 
 
-COMPLETABLE_CHARS = 300  # no one types, or wants offered, a longer name
-
-
 def _completable(model_id: str) -> bool:
     """Whether a name can be offered: one line, no control character, a sane length.
 
     A newline would split it in two in our one-name-a-line answer, and a name changed by
     escaping could never be selected; such names are left out (`forge-ipy models` shows them).
     """
-    return bool(model_id) and printable(model_id, COMPLETABLE_CHARS) == model_id
+    return bool(model_id) and plain(model_id)
 
 
 def _claim_marker(folder: Path) -> int | None:
