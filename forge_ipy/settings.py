@@ -72,14 +72,14 @@ def load_config() -> dict[str, Any]:
         return memo[1]
     import tomllib  # here: most people have no config.toml, and completion must start fast
 
-    from .files import DamagedFileError, read_regular
+    from .files import read_regular
 
     try:
         data = tomllib.loads(read_regular(path).decode("utf-8"))
     except FileNotFoundError:
         return {}
-    except (OSError, DamagedFileError, UnicodeDecodeError, tomllib.TOMLDecodeError,
-            RecursionError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # damage of any kind: not UTF-8, not
+        # a regular file (ValueError, as TOMLDecodeError is), a number of 5000 digits
         why = "it is nested too deeply" if isinstance(exc, RecursionError) else exc
         raise SettingError(f"{path} is not valid TOML ({why}); fix or remove the file") from None
     _config_memo[path] = (stamp, data)
