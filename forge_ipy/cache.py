@@ -192,21 +192,16 @@ class CacheFile:
         a user reaches for when something is wrong, so it works even without the lock)."""
         from filelock import FileLock, Timeout
 
-        try:
-            lock: contextlib.AbstractContextManager[object] = FileLock(
-                self.lock_path, timeout=LOCK_TIMEOUT_SECONDS)
-            lock.__enter__()
-        except (OSError, Timeout) as exc:
-            log.warning("cannot lock the model cache %s (%s); clearing it anyway",
-                        self.path, exc)
-            lock = contextlib.nullcontext()
-        try:
-            if self.path.is_dir() and not self.path.is_symlink():
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(FileLock(self.lock_path, timeout=LOCK_TIMEOUT_SECONDS))
+            except (OSError, Timeout) as exc:
+                log.warning("cannot lock the model cache %s (%s); clearing it anyway",
+                            self.path, exc)
+            if self.path.is_dir() and not self.path.is_symlink():  # someone's: moved aside
                 os.replace(self.path, self.path.with_name(
                     f"{self.path.name}.corrupt-{int(time.time())}"))
             atomic_write(self.path, to_json({"schema": SCHEMA, "entries": {}}))
-        finally:
-            lock.__exit__(None, None, None)
         self.read_only = False
 
     def _set_aside(self, why: str) -> None:

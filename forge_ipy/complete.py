@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from . import settings
-from .files import CACHE_FILE_BYTES, read_json
+from .files import CACHE_FILE_BYTES, make_folder, read_json
 from .providers import registry
 from .text import plain
 
@@ -110,7 +110,7 @@ def _claim_marker(folder: Path) -> int | None:
     marker = folder / MARKER_NAME
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
         return os.open(marker, flags, 0o600)
     except FileExistsError:
         pass
