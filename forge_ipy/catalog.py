@@ -1,29 +1,33 @@
 """The service every frontend calls: the model list, refresh, select, current, stats.
 
-It decides, per provider, whether to serve the cache, serve it stale and refresh behind it,
-or fetch and wait, following the settings (DESIGN.md "Settings"). Fetches run on the
-package's event loop through the aggregator; results land in the cache. Frontends (magics,
-widget, CLI) call only this module and display helpers.
+This module is the cache policy: it decides, per provider, whether to serve the cache, serve
+it stale and refresh behind it, or fetch and wait, following the settings (DESIGN.md
+"Settings"). Fetches run on the package's event loop through the aggregator; results land in
+the cache. Listings are built by listing.py, and the selection verbs live in selection.py;
+`Catalog` offers them all, so frontends (magics, widget, CLI) call only this module and
+display helpers.
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
-import operator
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import selection
 from .cache import FILE_NAME, CacheEntry, ModelCache
-from .domain import Model, ModelListing, ProviderStatus, Selection, sort_models, split_full_name
-from .errors import ProviderError, SelectionError, SettingError
+from .domain import Model, ModelListing, sort_models
+from .errors import SettingError
+from .listing import Failure, ListingBuilder, is_absent
 from .loop import BackgroundLoop, background_loop
-from .providers.registry import ProviderAccess, all_specs, logged_in, resolve
+from .providers.registry import ProviderAccess, all_specs, logged_in
+from .selection import CurrentModel, SelectionChange
 from .settings import Settings, cache_dir, resolve_settings
-from .state import load_state, save_selection, toggle_favourite
+from .state import load_state, toggle_favourite
 
 if TYPE_CHECKING:  # imported when the first fetch is made: serving the cache needs no HTTP
     import concurrent.futures
@@ -42,44 +46,6 @@ OnUpdate = Callable[[ModelListing, tuple[str, ...]], None]
 
 
 @dataclass(frozen=True)
-class SelectionChange:
-    previous: Selection | None
-    selection: Selection
-    provider_name: str
-
-    @property
-    def provider_switched(self) -> bool:
-        return self.previous is None or self.previous.provider_id != self.selection.provider_id
-
-    @property
-    def message(self) -> str:
-        text = f"Switched to model: {self.selection.model}"
-        return text + (f" on provider: {self.provider_name}" if self.provider_switched else "")
-
-
-@dataclass(frozen=True)
-class CurrentModel:
-    """The active selection as code needs it. Never holds the key."""
-
-    provider_id: str
-    provider_name: str
-    model: str
-    api_root: str | None
-    info: Model | None
-
-    @property
-    def full_name(self) -> str:
-        return f"{self.provider_id}/{self.model}"
-
-
-@dataclass(frozen=True)
-class _Failure:
-    fingerprint: str
-    at: float
-    error: ProviderError
-
-
-@dataclass(frozen=True)
 class _Plan:
     """What to do for each provider now: serve from cache, or fetch (now or behind)."""
 
@@ -88,25 +54,6 @@ class _Plan:
     stale: frozenset[str]
     fetch_now: tuple[ProviderAccess, ...]
     fetch_behind: tuple[ProviderAccess, ...]
-
-
-def _close_names(name: str, listing: ModelListing, most: int = 5) -> tuple[str, ...]:
-    """Full names that contain `name`, then those spelled like it (as full name or bare id)."""
-    import difflib  # only for a name that matched nothing
-
-    full = [m.full_name for m in listing]
-    lowered = name.lower()
-    similar_ids = set(difflib.get_close_matches(name, {m.id for m in listing}, most, 0.6))
-    found = [n for n in full if lowered in n.lower()]
-    found += difflib.get_close_matches(name, full, most, 0.6)
-    found += [m.full_name for m in listing if m.id in similar_ids]
-    return tuple(dict.fromkeys(found))[:most]
-
-
-def _absent(access: ProviderAccess, entry: CacheEntry | None) -> bool:
-    """An empty list from a keyless local server found at its default root: not running."""
-    return (entry is not None and not entry.models and access.spec.keyless
-            and not access.root_explicit)
 
 
 class Catalog:
@@ -118,11 +65,11 @@ class Catalog:
         self._loop = loop or background_loop()
         self._max_body_bytes = max_body_bytes
         self._aggregator_instance: Aggregator | None = None
-        self._failures: dict[str, _Failure] = {}
+        self._failures: dict[str, Failure] = {}
         # The result each provider's store last came from: held, not its id(), since a freed
         # result's id is reused and would make the next fetch look already recorded.
         self._recorded: dict[str, FetchResult] = {}
-        self._view: tuple[tuple, tuple, ModelListing] | None = None
+        self._listings = ListingBuilder()
         self._pending: set[concurrent.futures.Future] = set()
         self._lock = threading.RLock()
 
@@ -167,7 +114,8 @@ class Catalog:
             self.cache.sync()
             accesses = tuple(logged_in(tuple(providers) if providers else None))
             entries = self._valid_entries(accesses, providers or None)
-            return self._listing(accesses, entries, frozenset(), fresh=frozenset())
+            return self._listings.build(accesses, entries, self._failures, frozenset(),
+                                        frozenset())
 
     def refresh(self, providers: Sequence[str] | None = None,
                 settings: Mapping[str, object] | None = None) -> ModelListing:
@@ -217,7 +165,7 @@ class Catalog:
             return True
         if settings.model_cache_strategy == "fresh":
             return True
-        if _absent(access, entry):  # probe a stopped local server again, now and then
+        if is_absent(access, entry):  # probe a stopped local server again, now and then
             expired = now - entry.fetched_at > ABSENT_RECHECK_SECONDS
             return None if not expired else settings.model_cache_refresh == "block"
         expired = (settings.model_cache_strategy == "moderate"
@@ -277,8 +225,9 @@ class Catalog:
 
         def report() -> None:
             if on_update is not None:
-                on_update(self._listing(plan.accesses, entries, plan.stale, frozenset(fresh),
-                                        exclude=frozenset(waiting)), tuple(sorted(waiting)))
+                on_update(self._listings.build(
+                    plan.accesses, entries, self._failures, plan.stale, frozenset(fresh),
+                    exclude=frozenset(waiting)), tuple(sorted(waiting)))
 
         report()  # what is known before any answer, and who is being asked
         async for access, result in self._aggregator.fetch_each(
@@ -289,7 +238,8 @@ class Catalog:
                 entries[access.id] = entry
                 fresh.add(access.id)
             report()
-        return self._listing(plan.accesses, entries, plan.stale, frozenset(fresh))
+        return self._listings.build(plan.accesses, entries, self._failures, plan.stale,
+                                    frozenset(fresh))
 
     def _fetch_behind(self, accesses: Sequence[ProviderAccess], settings: Settings) -> None:
         async def refresh() -> None:
@@ -318,7 +268,7 @@ class Catalog:
                 if first:
                     self.cache.counters.errors += 1
                     log.debug("fetch failed: %s: %s", access.id, result.error)
-                self._failures[access.id] = _Failure(access.fingerprint, self.clock(),
+                self._failures[access.id] = Failure(access.fingerprint, self.clock(),
                                                      result.error)
                 return None
             self._failures.pop(access.id, None)
@@ -328,52 +278,8 @@ class Catalog:
             return self.cache.put(CacheEntry(access.id, access.fingerprint, self.clock(),
                                              sort_models(result.models or ())))
 
-    # -- building listings --------------------------------------------------------------
     def _memo_listing(self, plan: _Plan) -> ModelListing:
-        """The same listing object as last time when nothing changed: a lookup, not a copy."""
-        key = tuple((a.id, a.id in plan.stale) for a in plan.accesses)
-        # Entries and failures are compared by identity and held, so a freed one's id()
-        # reused by a newer one can never bring back an old view.
-        refs = tuple(x for a in plan.accesses
-                     for x in (plan.entries.get(a.id), self._failures.get(a.id)))
-        view = self._view
-        if view is not None and view[0] == key and all(map(operator.is_, view[1], refs)):
-            return view[2]
-        listing = self._listing(plan.accesses, plan.entries, plan.stale, frozenset())
-        self._view = (key, refs, listing)
-        return listing
-
-    def _listing(self, accesses: Sequence[ProviderAccess], entries: Mapping[str, CacheEntry],
-                 stale: frozenset[str], fresh: frozenset[str],
-                 exclude: frozenset[str] = frozenset()) -> ModelListing:
-        statuses: list[ProviderStatus] = []
-        models: list[Model] = []
-        for access in accesses:
-            if access.id in exclude:
-                continue
-            status = self._status(access, entries.get(access.id), access.id in stale,
-                                  access.id in fresh)
-            if status is not None:
-                statuses.append(status)
-                models.extend(entries[access.id].models if access.id in entries else ())
-        return ModelListing(sort_models(models), tuple(statuses))
-
-    def _status(self, access: ProviderAccess, entry: CacheEntry | None, stale: bool,
-                fresh: bool) -> ProviderStatus | None:
-        failure = self._failures.get(access.id)
-        error = failure.error if failure else None
-        if entry is None and error is None:
-            return None  # not fetched yet
-        if error is None and _absent(access, entry):
-            return None  # a local server that is not running: not an error, nothing to show
-        return ProviderStatus(
-            id=access.id, name=access.name, ok=error is None,
-            model_count=len(entry.models) if entry else 0,
-            from_cache=entry is not None and not fresh, stale=stale or error is not None,
-            fetched_at=entry.fetched_at if entry else None,
-            error_kind=error.kind if error else None,  # type: ignore[arg-type]
-            error=str(error) if error else None,
-        )
+        return self._listings.memo(plan.accesses, plan.entries, self._failures, plan.stale)
 
     # -- cache control ------------------------------------------------------------------
     def clear_cache(self, providers: Sequence[str] | None = None) -> list[str]:
@@ -387,7 +293,7 @@ class Catalog:
             cleared = self.cache.clear(providers)
             for pid in providers or list(self._failures):
                 self._failures.pop(pid, None)
-            self._view = None
+            self._listings.forget()
         return cleared
 
     def stats(self) -> dict[str, object]:
@@ -398,66 +304,22 @@ class Catalog:
         stats["in_flight"] = aggregator.in_flight() if aggregator else []
         return stats
 
-    # -- selection ----------------------------------------------------------------------
+    # -- selection (selection.py) -------------------------------------------------------
     def select(self, name: str, settings: Mapping[str, object] | None = None) -> SelectionChange:
-        """Make `provider/model` (or an unambiguous bare model id) the active model.
-
-        Provider and model are saved together in one write. Raises SelectionError with the
-        reason and close matches when the name is unknown, ambiguous or not logged in.
-        """
-        model = self.resolve_name(name, settings)
-        previous = load_state().selection
-        selection = Selection(provider_id=model.provider_id, model=model.id)
-        save_selection(selection)
-        return SelectionChange(previous, selection, all_specs()[model.provider_id].name)
+        return selection.select(self, name, settings)
 
     def resolve_name(self, name: str, settings: Mapping[str, object] | None = None) -> Model:
-        name = name.strip()
-        if not name:
-            raise SelectionError("give a model name, e.g. openai/gpt-4o")
-        provider_id, _ = split_full_name(name)
-        specs = all_specs()
-        if provider_id in specs:
-            access = resolve(specs[provider_id])
-            if access.key is None and not access.spec.keyless:
-                hint = access.spec.key_envs[0] if access.spec.key_envs else "its key"
-                raise SelectionError(f"{provider_id} is not logged in; run `forge-ipy login "
-                                     f"{provider_id}` or set {hint}")
-        listing = self.get_all_models(settings=settings)
-        exact = [m for m in listing if m.full_name == name] or [m for m in listing if m.id == name]
-        if len(exact) == 1:
-            return exact[0]
-        if len(exact) > 1:
-            names = tuple(m.full_name for m in exact)
-            raise SelectionError(f"{name!r} is offered by several providers; pick one: "
-                                 f"{', '.join(names)}", names)
-        raise self._unknown(name, listing, provider_id if provider_id in specs else None)
-
-    def _unknown(self, name: str, listing: ModelListing, provider_id: str | None) -> SelectionError:
-        status = listing.status(provider_id) if provider_id else None
-        if provider_id and status is not None and not status.ok and not status.model_count:
-            return SelectionError(f"cannot check {name!r}: {provider_id} failed ({status.error})")
-        close = _close_names(name, listing)
-        hint = f"; did you mean: {', '.join(close)}?" if close else \
-            "; `forge-ipy models` lists them all"
-        return SelectionError(f"unknown model {name!r}{hint}", close)
+        return selection.resolve_name(self, name, settings)
 
     def current(self) -> CurrentModel | None:
-        """The active provider and model, with the model's metadata when cached."""
-        selection = load_state().selection
-        if selection is None:
-            return None
-        spec = all_specs().get(selection.provider_id)
-        access = resolve(spec) if spec else None
-        info = None
-        if access is not None:
-            with self._lock:
-                self.cache.sync()
-                entry = self.cache.get(access.id, access.fingerprint)
-            info = next((m for m in entry.models if m.id == selection.model), None) \
-                if entry else None
-        return CurrentModel(selection.provider_id, spec.name if spec else selection.provider_id,
-                            selection.model, access.root if access else None, info)
+        return selection.current(self)
+
+    def cached_models(self, access: ProviderAccess) -> tuple[Model, ...]:
+        """`access`'s cached models with their facts, however old; () when none. No network."""
+        with self._lock:
+            self.cache.sync()
+            entry = self.cache.get(access.id, access.fingerprint)
+            return self._listings.models(access, entry) if entry else ()
 
     def favourites(self) -> tuple[str, ...]:
         return load_state().favourites

@@ -17,3 +17,9 @@ def enrich(models: Sequence[Model], spec: ProviderSpec) -> tuple[Model, ...]:
     the next source (gateway, catalog), `kind` decided, and `facts_from` saying who filled what.
     Pure: the same input gives the same output, so listings can memoise it."""
     return tuple(models)
+
+
+def generation() -> int:
+    """Changes whenever the facts in force change (a live catalog arrived), so memoised
+    listings are rebuilt with them."""
+    return 0

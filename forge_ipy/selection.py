@@ -1,0 +1,127 @@
+"""Choosing the active model: resolving a name, saving the pick, reading it back.
+
+The service verbs `select`, `resolve_name` and `current` live here; they take the model list
+from the catalog (catalog.py, the cache policy) and save the pick in state.json (state.py).
+Runs on the caller's thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .domain import Model, ModelListing, Selection, split_full_name
+from .errors import SelectionError
+from .providers.registry import all_specs, resolve
+from .state import load_state, save_selection
+
+if TYPE_CHECKING:
+    from .catalog import Catalog
+
+
+@dataclass(frozen=True)
+class SelectionChange:
+    previous: Selection | None
+    selection: Selection
+    provider_name: str
+
+    @property
+    def provider_switched(self) -> bool:
+        return self.previous is None or self.previous.provider_id != self.selection.provider_id
+
+    @property
+    def message(self) -> str:
+        text = f"Switched to model: {self.selection.model}"
+        return text + (f" on provider: {self.provider_name}" if self.provider_switched else "")
+
+
+@dataclass(frozen=True)
+class CurrentModel:
+    """The active selection as code needs it. Never holds the key."""
+
+    provider_id: str
+    provider_name: str
+    model: str
+    api_root: str | None
+    info: Model | None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.provider_id}/{self.model}"
+
+
+def select(catalog: Catalog, name: str,
+           settings: Mapping[str, object] | None = None) -> SelectionChange:
+    """Make `provider/model` (or an unambiguous bare model id) the active model.
+
+    Provider and model are saved together in one write. Raises SelectionError with the
+    reason and close matches when the name is unknown, ambiguous or not logged in.
+    """
+    model = resolve_name(catalog, name, settings)
+    previous = load_state().selection
+    selection = Selection(provider_id=model.provider_id, model=model.id)
+    save_selection(selection)
+    return SelectionChange(previous, selection, all_specs()[model.provider_id].name)
+
+
+def resolve_name(catalog: Catalog, name: str,
+                 settings: Mapping[str, object] | None = None) -> Model:
+    """The model `name` stands for; SelectionError when none or several do."""
+    name = name.strip()
+    if not name:
+        raise SelectionError("give a model name, e.g. openai/gpt-4o")
+    provider_id, _ = split_full_name(name)
+    specs = all_specs()
+    if provider_id in specs:
+        access = resolve(specs[provider_id])
+        if access.key is None and not access.spec.keyless:
+            hint = access.spec.key_envs[0] if access.spec.key_envs else "its key"
+            raise SelectionError(f"{provider_id} is not logged in; run `forge-ipy login "
+                                 f"{provider_id}` or set {hint}")
+    listing = catalog.get_all_models(settings=settings)
+    exact = [m for m in listing if m.full_name == name] or [m for m in listing if m.id == name]
+    if len(exact) == 1:
+        return exact[0]
+    if len(exact) > 1:
+        names = tuple(m.full_name for m in exact)
+        raise SelectionError(f"{name!r} is offered by several providers; pick one: "
+                             f"{', '.join(names)}", names)
+    raise _unknown(name, listing, provider_id if provider_id in specs else None)
+
+
+def _unknown(name: str, listing: ModelListing, provider_id: str | None) -> SelectionError:
+    status = listing.status(provider_id) if provider_id else None
+    if provider_id and status is not None and not status.ok and not status.model_count:
+        return SelectionError(f"cannot check {name!r}: {provider_id} failed ({status.error})")
+    close = close_names(name, listing)
+    hint = f"; did you mean: {', '.join(close)}?" if close else \
+        "; `forge-ipy models` lists them all"
+    return SelectionError(f"unknown model {name!r}{hint}", close)
+
+
+def close_names(name: str, listing: ModelListing, most: int = 5) -> tuple[str, ...]:
+    """Full names that contain `name`, then those spelled like it (as full name or bare id)."""
+    import difflib  # only for a name that matched nothing
+
+    full = [m.full_name for m in listing]
+    lowered = name.lower()
+    similar_ids = set(difflib.get_close_matches(name, {m.id for m in listing}, most, 0.6))
+    found = [n for n in full if lowered in n.lower()]
+    found += difflib.get_close_matches(name, full, most, 0.6)
+    found += [m.full_name for m in listing if m.id in similar_ids]
+    return tuple(dict.fromkeys(found))[:most]
+
+
+def current(catalog: Catalog) -> CurrentModel | None:
+    """The active provider and model, with the model's facts when its list is cached."""
+    selection = load_state().selection
+    if selection is None:
+        return None
+    spec = all_specs().get(selection.provider_id)
+    access = resolve(spec) if spec else None
+    info = None
+    if access is not None:
+        info = next((m for m in catalog.cached_models(access) if m.id == selection.model), None)
+    return CurrentModel(selection.provider_id, spec.name if spec else selection.provider_id,
+                        selection.model, access.root if access else None, info)
