@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -66,9 +65,9 @@ def _entry_from_json(pid: str, raw: Any) -> CacheEntry:
     if not isinstance(raw, dict) or not isinstance(raw.get("fingerprint"), str):
         raise ValueError("entry has no fingerprint")
     fetched_at = raw.get("fetched_at")
+    # Compared before any arithmetic: exact for a 400-digit integer, false for NaN.
     if (not isinstance(fetched_at, int | float) or isinstance(fetched_at, bool)
-            or not math.isfinite(fetched_at)
-            or fetched_at > time.time() + CLOCK_SKEW_SECONDS):
+            or not 0 <= fetched_at <= time.time() + CLOCK_SKEW_SECONDS):
         # From the future (a clock that ran ahead, a damaged file): it would never expire
         # and never give way to a newer fetch.
         raise ValueError("entry has no usable fetch time")
@@ -261,6 +260,17 @@ def add_to_totals(path: Path, delta: CacheCounters, now: float) -> None:
         os.close(fd)
 
 
+MAX_EPOCH = 1e11  # seconds: the year 5138
+MAX_COUNT = 1 << 53
+
+
+def _plausible(value: object, most: float) -> bool:
+    """A number from the log that arithmetic can use: not a bool, NaN, infinity or a
+    400-digit integer (compared first, which Python does exactly)."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and 0 <= value <= most)
+
+
 def read_totals(path: Path) -> dict[str, Any]:
     """The counts of every process added up, with `since` (the earliest); {} when none."""
     totals: dict[str, Any] = {}
@@ -275,13 +285,12 @@ def read_totals(path: Path) -> dict[str, Any]:
             row = parse_json(line)
         except DamagedFileError:
             continue  # a damaged line costs its own counts only
-        if (not isinstance(row, dict) or not isinstance(row.get("at"), int | float)
-                or isinstance(row["at"], bool)):
+        if not isinstance(row, dict) or not _plausible(row.get("at"), MAX_EPOCH):
             continue
         totals["since"] = min(totals.get("since", row["at"]), row["at"])
         for name in vars(CacheCounters()):
             count = row.get(name)
-            if isinstance(count, int) and not isinstance(count, bool):
+            if isinstance(count, int) and _plausible(count, MAX_COUNT):
                 totals[name] = totals.get(name, 0) + count
     return totals
 

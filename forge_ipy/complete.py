@@ -86,7 +86,9 @@ def _collect(entries: dict[str, Any]) -> tuple[list[tuple[str, str]], bool]:
                 stale = True
             continue
         fetched = entry.get("fetched_at")
-        if ttl is not None and not (isinstance(fetched, int | float) and now - fetched <= ttl):
+        # `fetched >= now - ttl` compares before any arithmetic: a 400-digit fetch time is
+        # no OverflowError, and NaN is stale.
+        if ttl is not None and not (isinstance(fetched, int | float) and fetched >= now - ttl):
             stale = True
         models = entry.get("models")
         for model in models if isinstance(models, list) else ():
