@@ -318,6 +318,8 @@ def bash_interactive(env: dict[str, str], tmp_path: Path, typed: str) -> None:
     try:
         os.write(master, f"source {SHELL_DIR / 'forge-ipy.bash'}; echo '<<READ''Y>>'\n".encode())
         until(b"<<READY>>")
+        seen = seen[seen.index(b"<<READY>>"):]
+        until(b"<<PS>>")  # the prompt after it: readline has the terminal, TAB is a key
         seen = b""
         os.write(master, typed.encode() + b"\t")
         until(b"evil")  # the TAB's completion is on the line
