@@ -500,3 +500,13 @@ def test_a_declared_length_over_the_cap_is_too_large(declared):
         asyncio.run(read_body(response, provider_id="p", limit=1 << 20))
     assert raised.value.kind == "too_large"
     assert len(str(raised.value)) < 100
+
+
+def test_an_integer_of_thousands_of_digits_nulls_its_field_not_the_answer():
+    from forge_ipy.providers.body import parse_json
+
+    body = b'{"data": [{"id": "m", "context_length": ' + b"9" * 5000 + b'}, {"id": "n"}]}'
+
+    payload = parse_json(body, provider_id="p")
+
+    assert payload["data"] == [{"id": "m", "context_length": None}, {"id": "n"}]

@@ -138,8 +138,9 @@ async def read_body(response: httpx.Response, *, provider_id: str, limit: int,
 
 def parse_json(body: bytes, *, provider_id: str, content_type: str = "",
                secrets: Iterable[str | None] = ()) -> Any:
-    """`body` as JSON, refused before parsing when it holds too many objects; a huge integer
-    becomes None. CPU-bound: call it off the package's event loop (asyncio.to_thread).
+    """`body` as JSON, refused before parsing when it holds too many objects; an integer of
+    thousands of digits becomes None (smaller odd numbers are left to `Model`'s bounds).
+    CPU-bound: call it off the package's event loop (asyncio.to_thread).
 
     Raises ProviderError `too_large` or `bad_response` (not JSON, nested too deeply).
     """
@@ -148,7 +149,12 @@ def parse_json(body: bytes, *, provider_id: str, content_type: str = "",
         raise ProviderError(provider_id, "too_large", f"answer holds {containers} JSON objects "
                             f"and lists, over the cap of {MAX_JSON_CONTAINERS}")
     try:
-        return json.loads(body, parse_int=_bounded_int)
+        try:
+            return json.loads(body)
+        except ValueError as exc:  # an integer of thousands of digits: read it as null
+            if "digits" not in str(exc):
+                raise
+        return json.loads(body, parse_int=_bounded_int)  # a hook per number: only then
     except RecursionError:
         raise ProviderError(provider_id, "bad_response", "answer is nested too deeply") from None
     except ValueError:
