@@ -54,11 +54,8 @@ async def fetch_models(
             raise _error(access, "bad_response", "pagination does not end")
         seen.add(marker)
         response, body = await _get_body(client, access, request, headers, max_body_bytes)
-        page = await asyncio.to_thread(_parse_page, wire, access, request, response, body)
-        for model in page.models:
-            models.setdefault(model.id, model)
-        _check_count(access, len(models))
-        request = page.next
+        request = await asyncio.to_thread(_take_page, wire, access, request, response, body,
+                                          models)
     return list(models.values())
 
 
@@ -100,10 +97,21 @@ async def _get_body(
     return response, body
 
 
+def _take_page(wire: ModuleType, access: ProviderAccess, request: PageRequest,
+               response: httpx.Response, body: bytes,
+               models: dict[str, Model]) -> PageRequest | None:
+    """Add a page's models to `models` (an id already there keeps its first model) and
+    return the next page. Runs in a worker thread: a big answer must not stall the event
+    loop, where every other provider's clock is running."""
+    page = _parse_page(wire, access, request, response, body)
+    for model in page.models:
+        models.setdefault(model.id, model)
+    _check_count(access, len(models))
+    return page.next
+
+
 def _parse_page(wire: ModuleType, access: ProviderAccess, request: PageRequest,
                 response: httpx.Response, body: bytes) -> Page:
-    """A page's models from its answer. Runs in a worker thread: a big answer must not stall
-    the event loop, where every other provider's clock is running."""
     payload = parse_json(body, provider_id=access.id, secrets=access.secrets,
                          content_type=response.headers.get("content-type", ""))
     _check_count(access, _largest_list(payload))  # before a Model is built for each
