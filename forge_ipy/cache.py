@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -21,14 +20,13 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from . import cache_rules
+from .cache_rules import FILE_NAME, SCHEMA
 from .domain import Model
 from .files import atomic_write
-from .settings import cache_dir
+from .settings import cache_dir, file_stamp
 
-SCHEMA = 2
-FILE_NAME = "models.json"
 LOCK_TIMEOUT_SECONDS = 10.0
-CLOCK_SKEW_SECONDS = 300.0  # how far ahead of ours another machine's clock may be
 
 log = logging.getLogger("forge_ipy")
 _models_adapter = TypeAdapter(tuple[Model, ...])
@@ -48,27 +46,24 @@ class CacheEntry:
                 "fetched_at": self.fetched_at,
                 "models": _models_adapter.dump_python(self.models, mode="json")}
 
+    def index_row(self) -> dict[str, Any]:
+        """What the names index keeps of this entry (cache_rules.names_index)."""
+        return {"fingerprint": self.fingerprint, "fetched_at": self.fetched_at,
+                "names": [m.id for m in self.models if m.listed_by_default]}
+
     def size_bytes(self) -> int:
         """The models' size as compact JSON: what the entry costs in the file."""
         return len(_models_adapter.dump_json(self.models))
 
 
 def _entry_from_json(pid: str, raw: Any) -> CacheEntry:
-    if not isinstance(raw, dict) or not isinstance(raw.get("fingerprint"), str):
-        raise ValueError("entry has no fingerprint")
-    fetched_at = raw.get("fetched_at")
-    if (not isinstance(fetched_at, int | float) or isinstance(fetched_at, bool)
-            or not math.isfinite(fetched_at)
-            or fetched_at > time.time() + CLOCK_SKEW_SECONDS):
-        # From the future (a clock that ran ahead, a damaged file): it would never expire
-        # and never give way to a newer fetch.
-        raise ValueError("entry has no usable fetch time")
-    rows = raw.get("models")
-    if not isinstance(rows, list):
-        raise ValueError("entry has no model list")
-    rows = [{**row, "provider_id": pid} if isinstance(row, dict) else row for row in rows]
+    fault = cache_rules.entry_fault(raw, time.time())
+    if fault is not None:
+        raise ValueError(fault)
+    rows = [{**row, "provider_id": pid} if isinstance(row, dict) else row
+            for row in raw["models"]]
     models = _models_adapter.validate_python(rows)
-    return CacheEntry(pid, raw["fingerprint"], float(fetched_at), models)
+    return CacheEntry(pid, raw["fingerprint"], float(raw["fetched_at"]), models)
 
 
 class CacheFile:
@@ -110,28 +105,22 @@ class CacheFile:
             data = json.loads(text)
         except ValueError:
             data = None
-        if not isinstance(data, dict) or not isinstance(data.get("schema"), int):
-            self._set_aside("is not a forge-ipy cache (empty, truncated or not JSON)")
-            return {}
         return self._entries(data)
 
-    def _entries(self, data: dict[str, Any]) -> dict[str, CacheEntry]:
-        schema = data["schema"]
-        if schema > SCHEMA:
-            self.read_only = True
+    def _entries(self, data: Any) -> dict[str, CacheEntry]:
+        verdict, raw_entries = cache_rules.file_verdict(data)
+        self.read_only = verdict == cache_rules.NEWER
+        if verdict == cache_rules.NEWER:
             self._warn("newer", f"{self.path} was written by a newer forge-ipy (schema "
-                       f"{schema}); leaving it untouched and keeping lists in memory only")
-            return {}
-        self.read_only = False
-        if schema < SCHEMA:
+                       f"{data['schema']}); leaving it untouched and keeping lists in memory "
+                       "only")
+        elif verdict == cache_rules.OLDER:
             # Schema 1 entries carry no fingerprint: dropped, refetched, rewritten as schema 2.
-            self._warn("older", f"{self.path} is from an older forge-ipy (schema {schema}); "
-                       "its lists are fetched again and the file rewritten")
-            return {}
-        raw_entries = data.get("entries")
-        if not isinstance(raw_entries, dict):
-            self._set_aside("has no entries table")
-            return {}
+            self._warn("older", f"{self.path} is from an older forge-ipy (schema "
+                       f"{data['schema']}); its lists are fetched again and the file rewritten")
+        elif verdict == cache_rules.CORRUPT:
+            self._set_aside("is not a forge-ipy cache (empty, truncated, not JSON or no "
+                            "entries table)")
         entries = {}
         for pid, raw in raw_entries.items():
             try:
@@ -168,6 +157,7 @@ class CacheFile:
                 payload = {"schema": SCHEMA,
                            "entries": {pid: e.to_json() for pid, e in sorted(entries.items())}}
                 atomic_write(self.path, json.dumps(payload, separators=(",", ":")))
+                self._write_index(entries)
                 return entries
         except (OSError, Timeout) as exc:
             self._warn("write", f"cannot write the model cache {self.path} ({exc}); "
@@ -175,6 +165,25 @@ class CacheFile:
             return {}
         finally:
             self._locked = False
+
+    @property
+    def index_path(self) -> Path:
+        return self.path.with_name(cache_rules.INDEX_NAME)
+
+    def _write_index(self, entries: Mapping[str, CacheEntry]) -> None:
+        """Rewrite the names index that shell completion reads, tied to the file just written.
+
+        A failure costs completion speed only (it then offers nothing and asks for a refresh).
+        """
+        stamp = file_stamp(str(self.path))
+        if stamp is None:
+            return
+        rows = {pid: entry.index_row() for pid, entry in sorted(entries.items())}
+        try:
+            atomic_write(self.index_path, json.dumps(cache_rules.names_index(stamp, rows),
+                                                     separators=(",", ":")))
+        except OSError as exc:
+            log.debug("cannot write the names index %s: %s", self.index_path, exc)
 
     def _set_aside(self, why: str) -> None:
         """Move the bad file aside, under the lock and only if it is still the file we read:

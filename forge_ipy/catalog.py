@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import selection
+from . import cache_rules, selection
 from .cache import FILE_NAME, CacheEntry, ModelCache
 from .domain import Model, ModelListing, sort_models
 from .errors import SettingError
@@ -168,8 +168,8 @@ class Catalog:
         if is_absent(access, entry):  # probe a stopped local server again, now and then
             expired = now - entry.fetched_at > ABSENT_RECHECK_SECONDS
             return None if not expired else settings.model_cache_refresh == "block"
-        expired = (settings.model_cache_strategy == "moderate"
-                   and now - entry.fetched_at > settings.model_cache_ttl_seconds)
+        expired = cache_rules.is_expired(entry.fetched_at, now, settings.model_cache_strategy,
+                                         settings.model_cache_ttl_seconds)
         if not expired:
             counters.hits += 1
             log.debug("cache hit: %s", access.id)

@@ -1,15 +1,19 @@
 """The fast path behind shell completion: `forge-ipy complete models|providers [PREFIX]`.
 
-A TAB press must answer in a few milliseconds, so this module reads `models.json` with `json`
-and imports only the standard library and our standard-library-only base modules (settings,
-credentials, the provider table): no httpx, pydantic, IPython or `forge_ipy.domain`.
+A TAB press must answer in a few milliseconds, so this module reads the names index
+(`names.json`, written beside `models.json` by every write of it) and imports only the standard
+library and our standard-library-only modules: the cache's rules (cache_rules), settings,
+credentials and the provider table. No httpx, pydantic, IPython or `forge_ipy.domain`.
+Which entries count is decided by cache_rules, the same functions the full path uses: an entry
+is offered only for the credential and API root in force now, and never from the future.
 It never prints an error: a missing, corrupt or newer-schema cache just completes nothing.
 
-When the cache lacks a logged-in provider or (strategy moderate/fresh) an entry is older than
-the TTL, it starts one detached `forge-ipy cache refresh --quiet`, so the next TAB is complete.
-At most one refresh runs at a time: the marker file `refresh.started` in the cache folder is
-created exclusively before spawning; the refresh deletes it when done, and a marker older than
-MARKER_LIFETIME seconds counts as abandoned.
+When the cache lacks a logged-in provider, holds no index for the current models.json, or
+(strategy moderate/fresh) an entry is older than the TTL, it starts one detached
+`forge-ipy cache refresh --quiet`, so the next TAB is complete. At most one refresh runs at a
+time: the marker file `refresh.started` in the cache folder is created exclusively before
+spawning; the refresh deletes it when done, and a marker older than MARKER_LIFETIME seconds
+counts as abandoned.
 """
 
 from __future__ import annotations
@@ -19,53 +23,59 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
-from . import settings
+from . import cache_rules, settings
 from .providers import registry
 
 # typing is not imported at run time: shell completion starts in this module.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
-SCHEMA = 2
-CACHE_NAME = "models.json"
 MARKER_NAME = "refresh.started"
 MARKER_LIFETIME = 60.0
 NO_REFRESH_ENV = "FORGE_IPY_NO_BACKGROUND_REFRESH"
 SHELLS = ("zsh", "bash")
 
 
+def _read_json(path: str) -> object:
+    try:
+        with open(path, "rb") as fh:
+            return json.loads(fh.read())
+    except (OSError, ValueError):
+        return None
+
+
 def _read_entries() -> dict[str, Any] | None:
-    """The `entries` of a schema-2 cache file; {} when absent or unusable; None for a newer schema.
+    """The index's entries; {} when there is nothing usable (a refresh makes it); None when
+    models.json is from a newer forge-ipy.
 
     None means "leave it alone": a refresh could not write there either, so spawning one
     would only repeat on every TAB.
     """
-    try:
-        data = json.loads((settings.cache_dir() / CACHE_NAME).read_bytes())
-    except (OSError, ValueError):
+    folder = str(settings.cache_dir())
+    models_path = os.path.join(folder, cache_rules.FILE_NAME)
+    source = settings.file_stamp(models_path)
+    if source is None:
         return {}
-    if not isinstance(data, dict):
-        return {}
-    schema = data.get("schema")
-    if isinstance(schema, int) and not isinstance(schema, bool) and schema > SCHEMA:
-        return None
-    entries = data.get("entries")
-    if schema != SCHEMA or not isinstance(entries, dict):
-        return {}
-    return entries
+    entries = cache_rules.index_entries(
+        _read_json(os.path.join(folder, cache_rules.INDEX_NAME)), source)
+    if entries is not None:
+        return entries
+    # No index for this file (written by a forge-ipy without one, or being replaced): only
+    # read it to tell whether it is from a newer forge-ipy.
+    verdict, _ = cache_rules.file_verdict(_read_json(models_path))
+    return None if verdict == cache_rules.NEWER else {}
 
 
-def _ttl() -> float | None:
-    """Seconds after which an entry is stale, or None when entries never expire."""
+def _ttl() -> tuple[str, float] | None:
+    """(strategy, TTL) in force, or None when a setting is bad."""
     try:
         found = settings.resolve_settings()
     except Exception:  # a bad setting: still complete; a refresh would fail on it anyway
         return None
-    # `fresh` always fetches in the kernel; for completion it behaves like `moderate`.
-    return None if found.model_cache_strategy == "aggressive" else found.model_cache_ttl_seconds
+    return found.model_cache_strategy, found.model_cache_ttl_seconds
 
 
 def _collect(entries: dict[str, Any]) -> tuple[list[tuple[str, str]], bool]:
@@ -79,19 +89,16 @@ def _collect(entries: dict[str, Any]) -> tuple[list[tuple[str, str]], bool]:
         if not registry.is_logged_in(access):
             continue
         entry = entries.get(spec.id)
-        if not isinstance(entry, dict) or entry.get("fingerprint") != access.fingerprint:
+        if (cache_rules.entry_fault(entry, now, "names") is not None
+                or entry["fingerprint"] != access.fingerprint):
             # Ollama at its default root may just not be running: no entry is normal there.
             if not (spec.keyless and not access.root_explicit):
                 stale = True
             continue
-        fetched = entry.get("fetched_at")
-        if ttl is not None and not (isinstance(fetched, int | float) and now - fetched <= ttl):
+        if ttl is not None and cache_rules.is_expired(entry["fetched_at"], now, *ttl):
             stale = True
-        models = entry.get("models")
-        for model in models if isinstance(models, list) else ():
-            model_id = model.get("id") if isinstance(model, dict) else None
-            if isinstance(model_id, str) and model_id:
-                pairs.append((spec.id, model_id))
+        pairs.extend((spec.id, name) for name in entry["names"]
+                     if isinstance(name, str) and name)
     return pairs, stale
 
 
@@ -194,6 +201,8 @@ def complete_providers(prefix: str = "") -> list[str]:
 
 def completion_script(shell: str) -> str:
     """The completion script for `shell` ("zsh" or "bash"), to source or put on fpath."""
+    from pathlib import Path
+
     if shell not in SHELLS:
         raise ValueError(f"no completion for shell {shell!r}; use one of: {', '.join(SHELLS)}")
     return (Path(__file__).parent / "shell" / f"forge-ipy.{shell}").read_text(encoding="utf-8")

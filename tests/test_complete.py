@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from forge_ipy import complete, credentials
+from forge_ipy import cache_rules, complete, credentials
+from forge_ipy.cache import CacheFile
 from forge_ipy.providers import registry
 
 KEY_VARS = registry.environment_variables()  # keys, API roots, the config folder
@@ -85,10 +86,14 @@ def entry(pid: str, *, age: float = 0.0, key: str | None = "same", root: str | N
 
 
 def write(cache: Path, entries: dict | None = None, *, schema: int = 2) -> None:
+    """Write `entries` to models.json as given; for the current schema, have the cache's own
+    writer take them in, which writes the names index that completion reads."""
     if entries is None:
         entries = {pid: entry(pid) for pid in PROVIDERS}
     cache.mkdir(parents=True, exist_ok=True)
     (cache / "models.json").write_text(json.dumps({"schema": schema, "entries": entries}))
+    if schema == cache_rules.SCHEMA:
+        CacheFile(cache / cache_rules.FILE_NAME).write({})
 
 
 def test_all_valid_models_sorted_by_provider_then_id(cache, spawns):
@@ -171,12 +176,46 @@ def test_unusable_file_completes_nothing_silently(cache, spawns, capsys, content
 
 
 def test_bad_entries_are_skipped_silently(cache, spawns, capsys):
-    good = entry("anthropic")
-    good["models"] += [None, 3, {"id": None}, {"id": ""}, {"name": "no id"}]
-    write(cache, {"openai": "nonsense", "openrouter": {"models": "x"}, "anthropic": good,
+    bad_rows = entry("openrouter")
+    bad_rows["models"] += [None, 3, {"id": None}, {"name": "no id"}]
+    write(cache, {"openai": "nonsense", "openrouter": bad_rows, "anthropic": entry("anthropic"),
                   "ollama": {**entry("ollama"), "models": None}})
-    assert complete.complete_models() == [m for m in EXPECTED if m.startswith("anthropic/")]
+    capsys.readouterr()  # the cache's writer logs what it dropped; completion says nothing
+    assert complete.main(["models"]) == 0
+    assert capsys.readouterr() == ("\n".join(m for m in EXPECTED if m.startswith("anthropic/"))
+                                   + "\n", "")
+
+
+@pytest.mark.parametrize("index", [
+    "", "{", "[]", '{"schema": 2}', '{"schema": 2, "source": [], "entries": {}}',
+    '{"schema": 2, "source": [1, 2, 3], "entries": {"openai": null}}', b"\xff\xfe",
+])
+def test_unusable_index_completes_nothing_and_asks_for_a_refresh(cache, spawns, capsys, index):
+    write(cache)
+    path = cache / cache_rules.INDEX_NAME
+    path.write_bytes(index if isinstance(index, bytes) else index.encode())
+    assert complete.main(["models"]) == 0
     assert capsys.readouterr() == ("", "")
+    assert spawns == [1]
+
+
+def test_index_of_another_models_json_is_ignored(cache, spawns):
+    """models.json replaced by a forge-ipy that writes no index: the old index is not used."""
+    write(cache)
+    path = cache / cache_rules.FILE_NAME
+    path.write_text(path.read_text() + " ")
+    assert complete.complete_models() == []
+    assert spawns == [1]
+
+
+def test_index_holds_only_names_listed_by_default(cache, spawns):
+    models = [{"provider_id": "openai", "id": "gpt-4o", "name": "gpt-4o", "kind": "chat"},
+              {"provider_id": "openai", "id": "text-embedding-3", "name": "e",
+               "kind": "embedding"},
+              {"provider_id": "openai", "id": "gpt-3", "name": "g", "status": "retired"},
+              {"provider_id": "openai", "id": "o3", "name": "o3"}]
+    write(cache, {"openai": {**entry("openai"), "models": models}})
+    assert complete.complete_models("openai/") == ["openai/gpt-4o", "openai/o3"]
 
 
 def test_newer_schema_is_left_alone(cache, spawns, capsys):

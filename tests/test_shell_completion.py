@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from forge_ipy import complete, credentials
+from forge_ipy.cache import CacheFile
 from forge_ipy.providers import registry
 
 SHELL_DIR = Path(complete.__file__).parent / "shell"
@@ -134,6 +135,7 @@ def shell_env(tmp_path, monkeypatch) -> dict[str, str]:
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / "models.json").write_text(json.dumps({"schema": 2, "entries": entries}))
+    CacheFile(cache / "models.json").write({})  # the cache's writer adds the names index
     credentials.forget_fingerprints()
 
     bin_dir = tmp_path / "bin"

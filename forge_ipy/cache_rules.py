@@ -1,0 +1,97 @@
+"""The rules of the model cache's files, kept once: names, schema, and when an entry counts.
+
+Two readers follow them: cache.py (the full path, which builds `Model`s) and complete.py (shell
+completion, which must start in milliseconds). So this module imports only `math`, and the
+fast path calls the very same functions the full path does; docs/cache-format.md describes
+the files for people.
+"""
+
+from __future__ import annotations
+
+import math
+
+# typing is not imported at run time: shell completion starts here.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+SCHEMA = 2
+FILE_NAME = "models.json"
+# The names index beside it: each entry's fingerprint, fetch time and the names completion
+# offers, rewritten by every write of models.json (see `names_index`).
+INDEX_NAME = "names.json"
+CLOCK_SKEW_SECONDS = 300.0  # how far ahead of ours another machine's clock may be
+
+# What a file's top level says (`file_verdict`).
+CURRENT, OLDER, NEWER, CORRUPT = "current", "older", "newer", "corrupt"
+
+
+def file_verdict(data: object) -> tuple[str, dict[str, Any]]:
+    """(CURRENT, the raw entries) for a usable file; else (OLDER | NEWER | CORRUPT, {})."""
+    schema = data.get("schema") if isinstance(data, dict) else None
+    if not isinstance(schema, int) or isinstance(schema, bool):
+        return CORRUPT, {}
+    if schema > SCHEMA:
+        return NEWER, {}
+    if schema < SCHEMA:
+        return OLDER, {}
+    entries = data.get("entries")  # type: ignore[union-attr]
+    return (CURRENT, entries) if isinstance(entries, dict) else (CORRUPT, {})
+
+
+def usable_fetch_time(value: object, now: float) -> bool:
+    """A number of seconds since the epoch that is not NaN, infinite or in the future.
+
+    An entry "fetched" in the future (a clock that ran ahead, a damaged file) would never
+    expire and never give way to a newer fetch.
+    """
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value) and value <= now + CLOCK_SKEW_SECONDS)
+
+
+def entry_fault(raw: object, now: float, items: str = "models") -> str | None:
+    """Why a raw entry cannot be used, or None when its frame is sound.
+
+    `items` names its list: "models" in models.json, "names" in the index. (The full path
+    also validates each model; the index holds only entries it accepted.)
+    """
+    if not isinstance(raw, dict) or not isinstance(raw.get("fingerprint"), str):
+        return "it has no fingerprint"
+    if not usable_fetch_time(raw.get("fetched_at"), now):
+        return "it has no usable fetch time"
+    if not isinstance(raw.get(items), list):
+        return f"it has no {items} list"
+    return None
+
+
+def max_age(strategy: str, ttl_seconds: float) -> float | None:
+    """Seconds after which an entry is stale under `strategy`; None: it never is.
+
+    `fresh` fetches on every call in a kernel; for a reader that cannot fetch (completion)
+    its lists age like `moderate` ones.
+    """
+    return None if strategy == "aggressive" else ttl_seconds
+
+
+def is_expired(fetched_at: float, now: float, strategy: str, ttl_seconds: float) -> bool:
+    limit = max_age(strategy, ttl_seconds)
+    return limit is not None and now - fetched_at > limit
+
+
+def names_index(source: tuple[int, ...], entries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The names index of models.json as just written.
+
+    `source` is that file's stamp (`settings.file_stamp`); `entries` maps provider id to its
+    entry's `fingerprint`, `fetched_at` and `names` (the model ids listed by default).
+    """
+    return {"schema": SCHEMA, "source": list(source), "entries": entries}
+
+
+def index_entries(data: object, source: tuple[int, ...] | None) -> dict[str, Any] | None:
+    """The entries of a names index written with models.json as it is now (`source`, its
+    stamp); None when there is no such index (absent, damaged, another schema, or models.json
+    replaced since, by a process that does not write the index)."""
+    verdict, entries = file_verdict(data)
+    if verdict != CURRENT or source is None or data.get("source") != list(source):  # type: ignore[union-attr]
+        return None
+    return entries
