@@ -65,8 +65,11 @@ def serve(latency: float) -> LoopbackProviders:
 
 
 def isolated_env(server: LoopbackProviders, folder: Path) -> dict[str, str]:
+    # Bytecode is written as for an installed package (pip compiles it), or every new
+    # process would measure compiling our modules rather than running them.
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("FORGE_") and not k.endswith("_API_KEY")}
+           if not k.startswith("FORGE_") and not k.endswith("_API_KEY")
+           and k != "PYTHONDONTWRITEBYTECODE"}
     env.update(server.env())
     env.update(FORGE_IPY_CONFIG_DIR=str(folder / "config"),
                FORGE_IPY_CACHE_DIR=str(folder / "cache"),

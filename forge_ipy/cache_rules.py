@@ -1,14 +1,12 @@
 """The rules of the model cache's files, kept once: names, schema, and when an entry counts.
 
 Two readers follow them: cache.py (the full path, which builds `Model`s) and complete.py (shell
-completion, which must start in milliseconds). So this module imports only `math`, and the
-fast path calls the very same functions the full path does; docs/cache-format.md describes
-the files for people.
+completion, which must start in milliseconds). So this module imports nothing, and the fast
+path calls the very same functions the full path does; docs/cache-format.md describes the
+files for people.
 """
 
 from __future__ import annotations
-
-import math
 
 # typing is not imported at run time: shell completion starts here.
 TYPE_CHECKING = False
@@ -21,6 +19,7 @@ FILE_NAME = "models.json"
 # offers, rewritten by every write of models.json (see `names_index`).
 INDEX_NAME = "names.json"
 CLOCK_SKEW_SECONDS = 300.0  # how far ahead of ours another machine's clock may be
+_INFINITY = float("inf")
 
 # What a file's top level says (`file_verdict`).
 CURRENT, OLDER, NEWER, CORRUPT = "current", "older", "newer", "corrupt"
@@ -45,8 +44,9 @@ def usable_fetch_time(value: object, now: float) -> bool:
     An entry "fetched" in the future (a clock that ran ahead, a damaged file) would never
     expire and never give way to a newer fetch.
     """
+    # Comparisons with NaN are false, so the range test also refuses NaN.
     return (isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value) and value <= now + CLOCK_SKEW_SECONDS)
+            and -_INFINITY < value <= now + CLOCK_SKEW_SECONDS)
 
 
 def entry_fault(raw: object, now: float, items: str = "models") -> str | None:

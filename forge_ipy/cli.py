@@ -6,7 +6,6 @@ runs it on every Tab.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import time
@@ -330,6 +329,8 @@ def cmd_cache_clear(options: argparse.Namespace) -> int:
 
 
 def cmd_cache_refresh(options: argparse.Namespace) -> int:
+    import contextlib
+
     from .catalog import get_catalog
     from .settings import cache_dir
 

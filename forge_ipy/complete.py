@@ -1,11 +1,12 @@
 """The fast path behind shell completion: `forge-ipy complete models|providers [PREFIX]`.
 
-A TAB press must answer in a few milliseconds, so this module reads the names index
-(`names.json`, written beside `models.json` by every write of it) and imports only the standard
-library and our standard-library-only modules: the cache's rules (cache_rules), settings,
-credentials and the provider table. No httpx, pydantic, IPython or `forge_ipy.domain`.
-Which entries count is decided by cache_rules, the same functions the full path uses: an entry
-is offered only for the credential and API root in force now, and never from the future.
+A TAB press must answer in a few milliseconds (BENCHMARKS.md: at most twice `python -c pass`),
+so this module reads the names index (`names.json`, rewritten with every write of
+`models.json`) and imports only os, json, hmac and three small modules of ours: places (where
+files are), cache_rules (the same rules the full path follows: an entry counts only for the
+credential and API root in force now, and never from the future) and login_memo (who is
+logged in, worked out by the registry once and remembered until an input changes). No
+settings, registry, pathlib, dataclasses, httpx or pydantic on the way of a hit.
 It never prints an error: a missing, corrupt or newer-schema cache just completes nothing.
 
 When the cache lacks a logged-in provider, holds no index for the current models.json, or
@@ -18,19 +19,16 @@ counts as abandoned.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
 import time
 
-from . import cache_rules, settings
-from .providers import registry
+from . import cache_rules, login_memo, places
 
 # typing is not imported at run time: shell completion starts in this module.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pathlib import Path
     from typing import Any
 
 MARKER_NAME = "refresh.started"
@@ -54,9 +52,9 @@ def _read_entries() -> dict[str, Any] | None:
     None means "leave it alone": a refresh could not write there either, so spawning one
     would only repeat on every TAB.
     """
-    folder = str(settings.cache_dir())
+    folder = places.cache_folder()
     models_path = os.path.join(folder, cache_rules.FILE_NAME)
-    source = settings.file_stamp(models_path)
+    source = places.file_stamp(models_path)
     if source is None:
         return {}
     entries = cache_rules.index_entries(
@@ -69,54 +67,41 @@ def _read_entries() -> dict[str, Any] | None:
     return None if verdict == cache_rules.NEWER else {}
 
 
-def _ttl() -> tuple[str, float] | None:
-    """(strategy, TTL) in force, or None when a setting is bad."""
-    try:
-        found = settings.resolve_settings()
-    except Exception:  # a bad setting: still complete; a refresh would fail on it anyway
-        return None
-    return found.model_cache_strategy, found.model_cache_ttl_seconds
-
-
 def _collect(entries: dict[str, Any]) -> tuple[list[tuple[str, str]], bool]:
     """(provider id, model id) pairs of the valid entries, and whether a refresh is due."""
     pairs: list[tuple[str, str]] = []
     stale = False
     now = time.time()
-    ttl = _ttl()
-    for spec in registry.all_specs().values():
-        access = registry.resolve(spec)
-        if not registry.is_logged_in(access):
-            continue
-        entry = entries.get(spec.id)
+    logins = login_memo.current()
+    strategy, ttl = logins["strategy"], logins["ttl"]
+    for pid, fingerprint, expected in logins["providers"]:
+        entry = entries.get(pid)
         if (cache_rules.entry_fault(entry, now, "names") is not None
-                or entry["fingerprint"] != access.fingerprint):
-            # Ollama at its default root may just not be running: no entry is normal there.
-            if not (spec.keyless and not access.root_explicit):
-                stale = True
+                or entry["fingerprint"] != fingerprint):
+            stale = stale or expected
             continue
-        if ttl is not None and cache_rules.is_expired(entry["fetched_at"], now, *ttl):
+        if strategy is not None and cache_rules.is_expired(entry["fetched_at"], now,
+                                                           strategy, ttl):
             stale = True
-        pairs.extend((spec.id, name) for name in entry["names"]
-                     if isinstance(name, str) and name)
+        pairs.extend((pid, name) for name in entry["names"] if isinstance(name, str) and name)
     return pairs, stale
 
 
-def _claim_marker(folder: Path) -> int | None:
+def _claim_marker(folder: str) -> int | None:
     """Create the refresh marker exclusively; its descriptor, or None when a refresh is live."""
-    marker = folder / MARKER_NAME
+    marker = os.path.join(folder, MARKER_NAME)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
         return os.open(marker, flags, 0o600)
     except FileExistsError:
         pass
     try:
-        if time.time() - marker.stat().st_mtime < MARKER_LIFETIME:
+        if time.time() - os.stat(marker).st_mtime < MARKER_LIFETIME:
             return None
         # Abandoned (the refresh died or was killed): replace it. Two completions racing on the
         # same expired marker within microseconds could both win; a duplicate refresh is harmless.
-        marker.unlink()
+        os.unlink(marker)
     except FileNotFoundError:
         pass  # the refresh just finished and removed it
     try:
@@ -147,7 +132,8 @@ def _start_background_refresh() -> bool:
     """Spawn one refresh unless disabled or one is already running; True when spawned."""
     if os.environ.get(NO_REFRESH_ENV, "").strip() not in ("", "0"):
         return False
-    folder = settings.cache_dir()
+    import contextlib  # here: a TAB that finds everything fresh never needs it
+    folder = places.cache_folder()
     fd = _claim_marker(folder)
     if fd is None:
         return False
@@ -156,7 +142,7 @@ def _start_background_refresh() -> bool:
     except Exception:
         os.close(fd)
         with contextlib.suppress(OSError):
-            (folder / MARKER_NAME).unlink()
+            os.unlink(os.path.join(folder, MARKER_NAME))
         return False
     with contextlib.suppress(OSError):
         os.write(fd, f"{pid}\n".encode())
@@ -193,8 +179,10 @@ def complete_models(prefix: str = "") -> list[str]:
 def complete_providers(prefix: str = "") -> list[str]:
     """Known provider ids (built-in and from config.toml) starting with `prefix`."""
     try:
-        ids = list(registry.all_specs())
+        ids = login_memo.current()["known"]
     except Exception:  # a broken config.toml still completes the built-ins
+        from .providers import registry
+
         ids = [spec.id for spec in registry.BUILTINS]
     return [pid for pid in ids if pid.startswith(prefix)]
 
@@ -226,6 +214,8 @@ def main(argv: list[str]) -> int:
             sys.stdout.write("\n".join(found) + "\n")
             sys.stdout.flush()
         except BrokenPipeError:  # the shell stopped reading: not our problem to report
+            import contextlib
+
             with contextlib.suppress(OSError):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

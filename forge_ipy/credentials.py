@@ -15,10 +15,8 @@ from pathlib import Path
 
 from .errors import CredentialError
 from .files import atomic_write
+from .places import SALT_NAME, STORE_NAME
 from .settings import config_dir, file_stamp
-
-STORE_NAME = "credentials.json"
-SALT_NAME = "fingerprint.salt"
 
 _store_memo: dict[Path, tuple[tuple[int, int, int], dict[str, str]]] = {}
 

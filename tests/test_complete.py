@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from forge_ipy import cache_rules, complete, credentials
+from forge_ipy import cache_rules, complete, credentials, login_memo
 from forge_ipy.cache import CacheFile
 from forge_ipy.providers import registry
 
@@ -161,6 +161,11 @@ def test_key_from_the_credential_store_counts(cache, spawns, monkeypatch):
     assert complete.complete_models("anthropic/") == [
         "anthropic/claude-3-5-haiku", "anthropic/claude-sonnet-4",
     ]
+    # Logging out (or in with another key) is seen by the very next TAB.
+    credentials.delete_key("anthropic")
+    assert complete.complete_models("anthropic/") == []
+    credentials.save_key("anthropic", "sk-other")
+    assert complete.complete_models("anthropic/") == []
 
 
 @pytest.mark.parametrize("content", [
@@ -386,6 +391,16 @@ def test_completion_scripts():
         complete.completion_script("fish")
 
 
+def loaded_by_a_fresh_tab(code: str, heavy: tuple[str, ...]) -> list[str]:
+    """Run `code` in a fresh interpreter: the lines it printed, then which of `heavy` it
+    imported."""
+    code += f"import sys\nprint(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, env=os.environ.copy())
+    assert result.stderr == ""
+    return result.stdout.splitlines()
+
+
 def test_imports_nothing_heavy(cache):
     """Run in a fresh interpreter: a TAB must not pay for httpx, pydantic or IPython."""
     write(cache, {pid: entry(pid, age=7200) for pid in PROVIDERS})  # stale: the refresh path runs
@@ -393,14 +408,51 @@ def test_imports_nothing_heavy(cache):
         "import sys, forge_ipy.complete as c\n"
         "c.spawn_refresh = lambda: 1\n"
         "c.main(['models', 'gpt'])\n"
-        "heavy = ('httpx', 'pydantic', 'IPython', 'forge_ipy.domain', 'filelock')\n"
-        "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60, env=os.environ.copy())
-    assert result.stderr == ""
-    assert result.stdout.splitlines() == ["openai/gpt-4o", "openai/gpt-4o-mini", "[]"]
+    heavy = ("httpx", "pydantic", "IPython", "forge_ipy.domain", "filelock")
+    assert loaded_by_a_fresh_tab(code, heavy) == ["openai/gpt-4o", "openai/gpt-4o-mini", "[]"]
     assert (cache / complete.MARKER_NAME).exists()  # it did go through the refresh path
+
+
+def test_a_repeated_tab_imports_only_what_reading_the_index_needs(cache, spawns):
+    """Who is logged in is worked out once (registry, settings) and then remembered: the next
+    TAB in a fresh interpreter loads neither, nor pathlib, dataclasses or OpenSSL."""
+    write(cache)
+    assert complete.complete_models("gpt") == ["openai/gpt-4o", "openai/gpt-4o-mini"]
+    heavy = ("forge_ipy.settings", "forge_ipy.providers.registry", "forge_ipy.credentials",
+             "pathlib", "dataclasses", "typing", "_hashlib", "contextlib")
+    code = "import forge_ipy.complete as c\nc.main(['models', 'gpt'])\n"
+    assert loaded_by_a_fresh_tab(code, heavy) == ["openai/gpt-4o", "openai/gpt-4o-mini", "[]"]
+
+
+def test_a_new_custom_provider_in_config_toml_is_seen_at_once(cache, spawns):
+    write(cache)
+    assert "lmstudio" not in complete.complete_providers()
+    config = Path(os.environ["FORGE_IPY_CONFIG_DIR"])
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "config.toml").write_text(
+        '[providers.lmstudio]\nkind = "openai"\nbase_url = "http://127.0.0.1:1234/v1"\n')
+    assert complete.complete_providers("lm") == ["lmstudio"]
+
+
+def test_the_memo_of_who_is_logged_in_holds_no_secret(cache, spawns):
+    write(cache)
+    complete.complete_models()
+    memo = (cache / login_memo.MEMO_NAME).read_text()
+    assert memo.startswith('{"memos":')
+    for _, key, _, _ in PROVIDERS.values():
+        if key:
+            assert key not in memo
+
+
+@pytest.mark.parametrize("memo", ["", "{", '{"memos": [1, {"digest": 2}]}', b"\xff",
+                                  '{"memos": [{"digest": "x", "variables": [], "logins": {}}]}'])
+def test_a_damaged_memo_is_worked_out_again(cache, spawns, memo):
+    write(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / login_memo.MEMO_NAME).write_bytes(memo if isinstance(memo, bytes) else memo.encode())
+    assert complete.complete_models() == EXPECTED
+    assert json.loads((cache / login_memo.MEMO_NAME).read_text())["memos"][0]["logins"]
 
 
 def test_runs_as_a_module(cache):

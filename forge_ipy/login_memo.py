@@ -1,0 +1,141 @@
+"""Who is logged in, remembered for shell completion: `logins.json` in the cache folder.
+
+Which cached lists completion may offer depends on every provider's fingerprint, and working
+those out takes the provider table, config.toml, the credential store and the settings: more
+imports than one TAB can afford. So the first completion after anything changed works them
+out (`compute`, through the registry, exactly as a kernel does) and saves the answer under a
+salted MAC of everything it depends on: the values of the variables
+`registry.environment_variables` names and of the two cache settings, and the stamps of
+config.toml, the credential store and the provider table's source. Later completions
+recompute only that digest: any change gives another digest, and the answer is worked out
+again. So whatever can change a fingerprint must be among those inputs (the in-process memo
+of `registry.logged_in` relies on the same list).
+
+Holds no secret (the fingerprints are in models.json already; the inputs only as a MAC
+keyed with the fingerprint salt: keyed BLAKE2). Imports os and json; the registry only on a
+miss.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from . import places
+
+try:  # hashlib's own BLAKE2, without hashlib loading OpenSSL: a TAB cannot spare that
+    from _blake2 import blake2b
+except ImportError:  # an interpreter built without it
+    from hashlib import blake2b
+
+# typing is not imported at run time: shell completion starts here.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+MEMO_NAME = "logins.json"
+MOST_MEMOS = 8  # shells with different keys each keep theirs
+SETTING_VARIABLES = ("FORGE_MODEL_CACHE_STRATEGY", "FORGE_MODEL_CACHE_TTL_SECONDS")
+_TABLE_SOURCE = os.path.join(os.path.dirname(__file__), "providers", "registry.py")
+
+
+def current() -> dict[str, Any]:
+    """Who is logged in now, as `compute` says; from the memo when nothing changed.
+
+    `providers`: [id, fingerprint, expected] for each logged-in provider, where `expected`
+    means a missing cache entry calls for a refresh (not so for a local server at its
+    default root, which may just not be running); `known`: every provider id; `strategy` and
+    `ttl`: the cache settings (None when one is invalid). Raises what the registry raises on
+    a broken config.toml.
+    """
+    memos = _read_memos()
+    salt = _salt()
+    if salt is not None:
+        for memo in memos:
+            if memo["digest"] == _digest(salt, memo["variables"]):
+                return memo["logins"]
+    variables, logins = compute()
+    salt = _salt()  # computing fingerprints makes the salt when there was none
+    if salt is not None:
+        _save(memos, {"digest": _digest(salt, variables), "variables": variables,
+                      "logins": logins})
+    return logins
+
+
+def compute() -> tuple[list[str], dict[str, Any]]:
+    """The variables that matter, and who is logged in, worked out through the registry."""
+    from . import settings
+    from .providers import registry
+
+    specs = registry.all_specs()
+    providers = []
+    for spec in specs.values():
+        access = registry.resolve(spec)
+        if registry.is_logged_in(access):
+            expected = not (spec.keyless and not access.root_explicit)
+            providers.append([spec.id, access.fingerprint, expected])
+    try:
+        found = settings.resolve_settings()
+        strategy, ttl = found.model_cache_strategy, found.model_cache_ttl_seconds
+    except Exception:  # a bad setting: still complete; a refresh would fail on it anyway
+        strategy, ttl = None, None
+    variables = sorted({*registry.environment_variables(specs.values()), *SETTING_VARIABLES})
+    return variables, {"providers": providers, "known": list(specs), "strategy": strategy,
+                       "ttl": ttl}
+
+
+def _digest(salt: bytes, variables: list[str]) -> str:
+    config = places.config_folder()
+    inputs: list[object] = [[name, os.environ.get(name)] for name in variables]
+    inputs += [places.file_stamp(os.path.join(config, name))
+               for name in (places.CONFIG_NAME, places.STORE_NAME)]
+    inputs.append(places.file_stamp(_TABLE_SOURCE))
+    # BLAKE2 takes a key of at most 64 bytes; the salt is 32 (a damaged one is cut, which
+    # only means that memos made with it miss once it is replaced).
+    return blake2b(json.dumps(inputs).encode(), key=salt[:64], digest_size=32).hexdigest()
+
+
+def _salt() -> bytes | None:
+    try:
+        with open(os.path.join(places.config_folder(), places.SALT_NAME), "rb") as fh:
+            return fh.read() or None
+    except OSError:
+        return None
+
+
+def _path() -> str:
+    return os.path.join(places.cache_folder(), MEMO_NAME)
+
+
+def _read_memos() -> list[dict[str, Any]]:
+    """The saved memos that have the right shape; [] when there are none."""
+    try:
+        with open(_path(), "rb") as fh:
+            data = json.loads(fh.read())
+    except (OSError, ValueError):
+        return []
+    memos = data.get("memos") if isinstance(data, dict) else None
+    return [m for m in memos if _well_formed(m)] if isinstance(memos, list) else []
+
+
+def _well_formed(memo: object) -> bool:
+    if not isinstance(memo, dict) or not isinstance(memo.get("digest"), str):
+        return False
+    variables, logins = memo.get("variables"), memo.get("logins")
+    return (isinstance(variables, list) and all(isinstance(v, str) for v in variables)
+            and isinstance(logins, dict) and isinstance(logins.get("providers"), list)
+            and all(isinstance(row, list) and len(row) == 3 and isinstance(row[0], str)
+                    and isinstance(row[1], str) for row in logins["providers"])
+            and isinstance(logins.get("known"), list))
+
+
+def _save(memos: list[dict[str, Any]], memo: dict[str, Any]) -> None:
+    """Put `memo` first, keeping the most recent others; a failure only costs speed."""
+    import contextlib
+    from pathlib import Path
+
+    from .files import atomic_write
+
+    kept = [memo, *(m for m in memos if m["digest"] != memo["digest"])][:MOST_MEMOS]
+    with contextlib.suppress(OSError):
+        atomic_write(Path(_path()), json.dumps({"memos": kept}, separators=(",", ":")))
