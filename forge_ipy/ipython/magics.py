@@ -127,8 +127,8 @@ class ForgeMagics(Magics):
     @line_magic
     def forge_providers(self, line: str) -> Any:
         """Every known provider: logged in or not, key source (never the key), API root, state."""
-        from ..formatting import format_status, format_table
-        from ..providers.registry import all_specs, is_logged_in, resolve
+        from ..accounts import provider_rows
+        from ..formatting import format_providers
         from .display import TextBlock
 
         if line.strip():
@@ -136,18 +136,8 @@ class ForgeMagics(Magics):
                              "lists one provider's models")
 
         with _user_errors():
-            listing = self._catalog().cached()
-            rows = []
-            for spec in all_specs().values():
-                access = resolve(spec)
-                status = listing.status(spec.id)
-                state = format_status(status, time.time()) if status else "not fetched"
-                logged = "yes" if is_logged_in(access) else "no"
-                source = "no key needed" if spec.keyless else access.key_source or "no key"
-                rows.append([spec.id, spec.name, logged, source, access.root,
-                             state if logged == "yes" else ""])
-        headers = ["id", "name", "logged in", "key", "API root", "state"]
-        return TextBlock(format_table(headers, rows))
+            rows = provider_rows(self._catalog())
+        return TextBlock(format_providers(rows, time.time()))
 
     # -- %forge_cache -------------------------------------------------------------------
     @magic_arguments()
