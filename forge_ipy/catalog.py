@@ -219,6 +219,8 @@ class Catalog:
 
     async def _fetch_now(self, plan: _Plan, settings: Settings,
                          on_update: OnUpdate | None) -> ModelListing:
+        import asyncio  # here: serving the cache loads no asyncio
+
         waiting = {a.id for a in plan.fetch_now}
         fresh: set[str] = set()
         entries = dict(plan.entries)
@@ -233,7 +235,9 @@ class Catalog:
         async for access, result in self._aggregator.fetch_each(
                 plan.fetch_now, timeout=settings.provider_timeout_seconds):
             waiting.discard(access.id)
-            entry = self._record(access, result)
+            # Storing writes the file and may wait for its lock: never on the loop, where it
+            # would stall every other provider's clock (docs/architecture.md, threads).
+            entry = await asyncio.to_thread(self._record, access, result)
             if entry is not None:
                 entries[access.id] = entry
                 fresh.add(access.id)
@@ -242,10 +246,12 @@ class Catalog:
                                     frozenset(fresh))
 
     def _fetch_behind(self, accesses: Sequence[ProviderAccess], settings: Settings) -> None:
+        import asyncio
+
         async def refresh() -> None:
             async for access, result in self._aggregator.fetch_each(
                     accesses, timeout=settings.provider_timeout_seconds):
-                self._record(access, result)
+                await asyncio.to_thread(self._record, access, result)
 
         future = self._loop.submit(refresh())
         self._pending.add(future)
