@@ -46,10 +46,10 @@ class CacheEntry:
                 "fetched_at": self.fetched_at,
                 "models": _models_adapter.dump_python(self.models, mode="json")}
 
-    def index_row(self) -> dict[str, Any]:
+    def index_row(self) -> tuple[str, float, list[str]]:
         """What the names index keeps of this entry (cache_rules.names_index)."""
-        return {"fingerprint": self.fingerprint, "fetched_at": self.fetched_at,
-                "names": [m.id for m in self.models if m.listed_by_default]}
+        return (self.fingerprint, self.fetched_at,
+                [m.id for m in self.models if m.listed_by_default])
 
     def size_bytes(self) -> int:
         """The models' size as compact JSON: what the entry costs in the file."""
@@ -180,8 +180,7 @@ class CacheFile:
             return
         rows = {pid: entry.index_row() for pid, entry in sorted(entries.items())}
         try:
-            atomic_write(self.index_path, json.dumps(cache_rules.names_index(stamp, rows),
-                                                     separators=(",", ":")))
+            atomic_write(self.index_path, cache_rules.names_index(stamp, rows))
         except OSError as exc:
             log.debug("cannot write the names index %s: %s", self.index_path, exc)
 

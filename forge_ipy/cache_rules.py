@@ -17,7 +17,7 @@ SCHEMA = 2
 FILE_NAME = "models.json"
 # The names index beside it: each entry's fingerprint, fetch time and the names completion
 # offers, rewritten by every write of models.json (see `names_index`).
-INDEX_NAME = "names.json"
+INDEX_NAME = "names.txt"
 CLOCK_SKEW_SECONDS = 300.0  # how far ahead of ours another machine's clock may be
 _INFINITY = float("inf")
 
@@ -78,20 +78,54 @@ def is_expired(fetched_at: float, now: float, strategy: str, ttl_seconds: float)
     return limit is not None and now - fetched_at > limit
 
 
-def names_index(source: tuple[int, ...], entries: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The names index of models.json as just written.
+def names_index(source: tuple[int, ...],
+                entries: dict[str, tuple[str, float, list[str]]]) -> str:
+    """The text of the names index of models.json as just written.
 
-    `source` is that file's stamp (`settings.file_stamp`); `entries` maps provider id to its
-    entry's `fingerprint`, `fetched_at` and `names` (the model ids listed by default).
+    `source` is that file's stamp (`places.file_stamp`); `entries` maps provider id to its
+    entry's fingerprint, fetch time and names (the model ids listed by default). Lines, not
+    JSON: reading JSON would cost a TAB the import of json and re. A header line with the
+    schema and the stamp; per provider a line that starts with a tab (id, fingerprint, fetch
+    time), then one name a line. Text that is not printable (a tab, a newline, a control
+    character) is left out: such a name can be neither told apart here nor typed at a prompt.
     """
-    return {"schema": SCHEMA, "source": list(source), "entries": entries}
+    lines = [_header(source)]
+    for pid, (fingerprint, fetched_at, names) in entries.items():
+        if pid.isprintable() and fingerprint.isprintable():
+            lines.append(f"\t{pid}\t{fingerprint}\t{fetched_at!r}")
+            lines.extend(name for name in names if name and name.isprintable())
+    return "\n".join(lines) + "\n"
 
 
-def index_entries(data: object, source: tuple[int, ...] | None) -> dict[str, Any] | None:
+def read_names_index(text: str, source: tuple[int, ...] | None) -> dict[str, Any] | None:
     """The entries of a names index written with models.json as it is now (`source`, its
-    stamp); None when there is no such index (absent, damaged, another schema, or models.json
-    replaced since, by a process that does not write the index)."""
-    verdict, entries = file_verdict(data)
-    if verdict != CURRENT or source is None or data.get("source") != list(source):  # type: ignore[union-attr]
+    stamp), each as {"fingerprint", "fetched_at", "names"} for `entry_fault`; None when there
+    is no such index (absent, damaged, another schema, or models.json replaced since by a
+    process that writes no index)."""
+    lines = text.split("\n")
+    if source is None or lines[0] != _header(source):
         return None
+    entries: dict[str, Any] = {}
+    names: list[str] = []
+    for line in lines[1:]:
+        if line.startswith("\t"):
+            fields = line.split("\t")
+            if len(fields) != 4:
+                return None
+            names = []
+            entries[fields[1]] = {"fingerprint": fields[2], "fetched_at": _number(fields[3]),
+                                  "names": names}
+        elif line:
+            names.append(line)
     return entries
+
+
+def _header(source: tuple[int, ...]) -> str:
+    return "\t".join(["forge-ipy names", str(SCHEMA), *map(str, source)])
+
+
+def _number(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text  # not a time: entry_fault refuses it

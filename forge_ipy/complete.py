@@ -1,12 +1,12 @@
 """The fast path behind shell completion: `forge-ipy complete models|providers [PREFIX]`.
 
 A TAB press must answer in a few milliseconds (BENCHMARKS.md: at most twice `python -c pass`),
-so this module reads the names index (`names.json`, rewritten with every write of
-`models.json`) and imports only os, json, hmac and three small modules of ours: places (where
+so this module reads the names index (`names.txt`, rewritten with every write of
+`models.json`) and imports only os, time and three small modules of ours: places (where
 files are), cache_rules (the same rules the full path follows: an entry counts only for the
 credential and API root in force now, and never from the future) and login_memo (who is
 logged in, worked out by the registry once and remembered until an input changes). No
-settings, registry, pathlib, dataclasses, httpx or pydantic on the way of a hit.
+json, re, settings, registry, pathlib, dataclasses or pydantic on the way of a hit.
 It never prints an error: a missing, corrupt or newer-schema cache just completes nothing.
 
 When the cache lacks a logged-in provider, holds no index for the current models.json, or
@@ -19,7 +19,6 @@ counts as abandoned.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -37,14 +36,6 @@ NO_REFRESH_ENV = "FORGE_IPY_NO_BACKGROUND_REFRESH"
 SHELLS = ("zsh", "bash")
 
 
-def _read_json(path: str) -> object:
-    try:
-        with open(path, "rb") as fh:
-            return json.loads(fh.read())
-    except (OSError, ValueError):
-        return None
-
-
 def _read_entries() -> dict[str, Any] | None:
     """The index's entries; {} when there is nothing usable (a refresh makes it); None when
     models.json is from a newer forge-ipy.
@@ -57,13 +48,23 @@ def _read_entries() -> dict[str, Any] | None:
     source = places.file_stamp(models_path)
     if source is None:
         return {}
-    entries = cache_rules.index_entries(
-        _read_json(os.path.join(folder, cache_rules.INDEX_NAME)), source)
+    try:
+        with open(os.path.join(folder, cache_rules.INDEX_NAME), encoding="utf-8") as fh:
+            entries = cache_rules.read_names_index(fh.read(), source)
+    except (OSError, ValueError):  # absent, unreadable, not UTF-8
+        entries = None
     if entries is not None:
         return entries
-    # No index for this file (written by a forge-ipy without one, or being replaced): only
-    # read it to tell whether it is from a newer forge-ipy.
-    verdict, _ = cache_rules.file_verdict(_read_json(models_path))
+    # No index for this file (written by a forge-ipy without one, or being replaced): read
+    # the file itself only to tell whether it is from a newer forge-ipy.
+    import json
+
+    try:
+        with open(models_path, "rb") as fh:
+            data = json.loads(fh.read())
+    except (OSError, ValueError):
+        data = None
+    verdict, _ = cache_rules.file_verdict(data)
     return None if verdict == cache_rules.NEWER else {}
 
 
@@ -188,12 +189,15 @@ def complete_providers(prefix: str = "") -> list[str]:
 
 
 def completion_script(shell: str) -> str:
-    """The completion script for `shell` ("zsh" or "bash"), to source or put on fpath."""
+    """The completion script for `shell` ("zsh" or "bash"), to source or put on fpath, with
+    this Python written in: the script asks it directly, not through `forge-ipy`."""
+    import shlex
     from pathlib import Path
 
     if shell not in SHELLS:
         raise ValueError(f"no completion for shell {shell!r}; use one of: {', '.join(SHELLS)}")
-    return (Path(__file__).parent / "shell" / f"forge-ipy.{shell}").read_text(encoding="utf-8")
+    script = (Path(__file__).parent / "shell" / f"forge-ipy.{shell}").read_text(encoding="utf-8")
+    return script.replace("@PYTHON@", shlex.quote(sys.executable), 1)
 
 
 USAGE = "usage: forge-ipy complete {models|providers} [PREFIX]"

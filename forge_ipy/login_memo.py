@@ -1,4 +1,4 @@
-"""Who is logged in, remembered for shell completion: `logins.json` in the cache folder.
+"""Who is logged in, remembered for shell completion: `logins.txt` in the cache folder.
 
 Which cached lists completion may offer depends on every provider's fingerprint, and working
 those out takes the provider table, config.toml, the credential store and the settings: more
@@ -12,13 +12,13 @@ again. So whatever can change a fingerprint must be among those inputs (the in-p
 of `registry.logged_in` relies on the same list).
 
 Holds no secret (the fingerprints are in models.json already; the inputs only as a MAC
-keyed with the fingerprint salt: keyed BLAKE2). Imports os and json; the registry only on a
-miss.
+keyed with the fingerprint salt: keyed BLAKE2). Imports os only (and `_blake2`); lines of
+tab-separated fields rather than JSON, whose import (json, re) would cost a TAB more than all
+the rest. The registry loads only on a miss.
 """
 
 from __future__ import annotations
 
-import json
 import os
 
 from . import places
@@ -33,7 +33,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-MEMO_NAME = "logins.json"
+MEMO_NAME = "logins.txt"
+_HEADER = "forge-ipy logins\t1"
 MOST_MEMOS = 8  # shells with different keys each keep theirs
 SETTING_VARIABLES = ("FORGE_MODEL_CACHE_STRATEGY", "FORGE_MODEL_CACHE_TTL_SECONDS")
 _TABLE_SOURCE = os.path.join(os.path.dirname(__file__), "providers", "registry.py")
@@ -86,13 +87,15 @@ def compute() -> tuple[list[str], dict[str, Any]]:
 
 def _digest(salt: bytes, variables: list[str]) -> str:
     config = places.config_folder()
-    inputs: list[object] = [[name, os.environ.get(name)] for name in variables]
-    inputs += [places.file_stamp(os.path.join(config, name))
-               for name in (places.CONFIG_NAME, places.STORE_NAME)]
-    inputs.append(places.file_stamp(_TABLE_SOURCE))
+    # NAME=value, or NAME alone when unset; NUL between them, which no value can hold.
+    parts = [name if os.environ.get(name) is None else f"{name}={os.environ[name]}"
+             for name in variables]
+    parts += [repr(places.file_stamp(os.path.join(config, name)))
+              for name in (places.CONFIG_NAME, places.STORE_NAME)]
+    parts.append(repr(places.file_stamp(_TABLE_SOURCE)))
     # BLAKE2 takes a key of at most 64 bytes; the salt is 32 (a damaged one is cut, which
     # only means that memos made with it miss once it is replaced).
-    return blake2b(json.dumps(inputs).encode(), key=salt[:64], digest_size=32).hexdigest()
+    return blake2b("\0".join(parts).encode(), key=salt[:64], digest_size=32).hexdigest()
 
 
 def _salt() -> bytes | None:
@@ -108,34 +111,64 @@ def _path() -> str:
 
 
 def _read_memos() -> list[dict[str, Any]]:
-    """The saved memos that have the right shape; [] when there are none."""
+    """The saved memos; [] when there are none or the file is damaged.
+
+    Each memo is a line `M digest strategy ttl`, then `V` (the variables), `K` (every
+    provider id) and one `L id fingerprint 0|1` per logged-in provider; tab-separated.
+    """
     try:
-        with open(_path(), "rb") as fh:
-            data = json.loads(fh.read())
+        with open(_path(), encoding="utf-8") as fh:
+            lines = fh.read().split("\n")
     except (OSError, ValueError):
         return []
-    memos = data.get("memos") if isinstance(data, dict) else None
-    return [m for m in memos if _well_formed(m)] if isinstance(memos, list) else []
+    if lines[0] != _HEADER:
+        return []
+    memos: list[dict[str, Any]] = []
+    try:
+        for line in lines[1:]:
+            kind, *fields = line.split("\t")
+            if kind == "M":
+                digest, strategy, ttl = fields
+                memos.append({"digest": digest, "variables": [], "logins": {
+                    "providers": [], "known": [], "strategy": strategy or None,
+                    "ttl": float(ttl) if ttl else None}})
+            elif kind == "V":
+                memos[-1]["variables"] = fields
+            elif kind == "K":
+                memos[-1]["logins"]["known"] = fields
+            elif kind == "L":
+                pid, fingerprint, expected = fields
+                memos[-1]["logins"]["providers"].append([pid, fingerprint, expected == "1"])
+    except (ValueError, IndexError):  # a damaged line: work it out again
+        return []
+    return memos
 
 
-def _well_formed(memo: object) -> bool:
-    if not isinstance(memo, dict) or not isinstance(memo.get("digest"), str):
-        return False
-    variables, logins = memo.get("variables"), memo.get("logins")
-    return (isinstance(variables, list) and all(isinstance(v, str) for v in variables)
-            and isinstance(logins, dict) and isinstance(logins.get("providers"), list)
-            and all(isinstance(row, list) and len(row) == 3 and isinstance(row[0], str)
-                    and isinstance(row[1], str) for row in logins["providers"])
-            and isinstance(logins.get("known"), list))
+def _memo_lines(memo: dict[str, Any]) -> list[str]:
+    logins = memo["logins"]
+    ttl = "" if logins["ttl"] is None else repr(logins["ttl"])
+    lines = ["\t".join(["M", memo["digest"], logins["strategy"] or "", ttl]),
+             "\t".join(["V", *memo["variables"]]), "\t".join(["K", *logins["known"]])]
+    lines += ["\t".join(["L", pid, fingerprint, "1" if expected else "0"])
+              for pid, fingerprint, expected in logins["providers"]]
+    return lines
 
 
 def _save(memos: list[dict[str, Any]], memo: dict[str, Any]) -> None:
-    """Put `memo` first, keeping the most recent others; a failure only costs speed."""
+    """Put `memo` first, keeping the most recent others; a failure only costs speed.
+
+    A memo holding text that is not printable (a provider id with a tab) is not saved: that
+    setup is worked out on every TAB.
+    """
     import contextlib
     from pathlib import Path
 
     from .files import atomic_write
 
+    lines = _memo_lines(memo)
+    if not all(field.isprintable() for line in lines for field in line.split("\t")):
+        return
     kept = [memo, *(m for m in memos if m["digest"] != memo["digest"])][:MOST_MEMOS]
+    text = "\n".join([_HEADER, *(line for m in kept for line in _memo_lines(m))]) + "\n"
     with contextlib.suppress(OSError):
-        atomic_write(Path(_path()), json.dumps({"memos": kept}, separators=(",", ":")))
+        atomic_write(Path(_path()), text)

@@ -192,13 +192,16 @@ def test_bad_entries_are_skipped_silently(cache, spawns, capsys):
 
 
 @pytest.mark.parametrize("index", [
-    "", "{", "[]", '{"schema": 2}', '{"schema": 2, "source": [], "entries": {}}',
-    '{"schema": 2, "source": [1, 2, 3], "entries": {"openai": null}}', b"\xff\xfe",
+    "", "{}", "forge-ipy names\t2", "forge-ipy names\t2\t1\t2\t3\n\topenai\tfp\t1.0\ngpt-4o\n",
+    b"\xff\xfe", "{header}\n\topenai\tfingerprint-without-a-time\n", "{header}\x00",
 ])
 def test_unusable_index_completes_nothing_and_asks_for_a_refresh(cache, spawns, capsys, index):
     write(cache)
     path = cache / cache_rules.INDEX_NAME
-    path.write_bytes(index if isinstance(index, bytes) else index.encode())
+    if isinstance(index, str):  # {header}: the right one, for this models.json
+        header = path.read_text().split("\n")[0]
+        index = index.replace("{header}", header).encode()
+    path.write_bytes(index)
     assert complete.main(["models"]) == 0
     assert capsys.readouterr() == ("", "")
     assert spawns == [1]
@@ -211,6 +214,12 @@ def test_index_of_another_models_json_is_ignored(cache, spawns):
     path.write_text(path.read_text() + " ")
     assert complete.complete_models() == []
     assert spawns == [1]
+
+
+def test_names_that_are_not_printable_are_never_offered(cache, spawns):
+    ids = ["gpt-4o", "evil\nopenai/forged", "tab\there", "bidi\u202egpt", "ok name"]
+    write(cache, {"openai": entry("openai", ids=ids)})
+    assert complete.complete_models("openai/") == ["openai/gpt-4o", "openai/ok name"]
 
 
 def test_index_holds_only_names_listed_by_default(cache, spawns):
@@ -420,7 +429,7 @@ def test_a_repeated_tab_imports_only_what_reading_the_index_needs(cache, spawns)
     write(cache)
     assert complete.complete_models("gpt") == ["openai/gpt-4o", "openai/gpt-4o-mini"]
     heavy = ("forge_ipy.settings", "forge_ipy.providers.registry", "forge_ipy.credentials",
-             "pathlib", "dataclasses", "typing", "_hashlib", "contextlib")
+             "pathlib", "dataclasses", "typing", "_hashlib", "contextlib", "json", "re")
     code = "import forge_ipy.complete as c\nc.main(['models', 'gpt'])\n"
     assert loaded_by_a_fresh_tab(code, heavy) == ["openai/gpt-4o", "openai/gpt-4o-mini", "[]"]
 
@@ -439,20 +448,22 @@ def test_the_memo_of_who_is_logged_in_holds_no_secret(cache, spawns):
     write(cache)
     complete.complete_models()
     memo = (cache / login_memo.MEMO_NAME).read_text()
-    assert memo.startswith('{"memos":')
+    assert memo.startswith("forge-ipy logins\t1\nM\t")
     for _, key, _, _ in PROVIDERS.values():
         if key:
             assert key not in memo
 
 
-@pytest.mark.parametrize("memo", ["", "{", '{"memos": [1, {"digest": 2}]}', b"\xff",
-                                  '{"memos": [{"digest": "x", "variables": [], "logins": {}}]}'])
+@pytest.mark.parametrize("memo", ["", "{", b"\xff", "forge-ipy logins\t1\nV\tA\n",
+                                  "forge-ipy logins\t1\nM\tx\n",
+                                  "forge-ipy logins\t1\nM\tx\tmoderate\tsoon\n",
+                                  "forge-ipy logins\t1\nM\tx\t\t\nL\topenai\n"])
 def test_a_damaged_memo_is_worked_out_again(cache, spawns, memo):
     write(cache)
     cache.mkdir(parents=True, exist_ok=True)
     (cache / login_memo.MEMO_NAME).write_bytes(memo if isinstance(memo, bytes) else memo.encode())
     assert complete.complete_models() == EXPECTED
-    assert json.loads((cache / login_memo.MEMO_NAME).read_text())["memos"][0]["logins"]
+    assert login_memo._read_memos()[0]["logins"]["providers"]
 
 
 def test_runs_as_a_module(cache):

@@ -249,10 +249,10 @@ def test_zsh_script_sourced_before_compinit_says_so(shell_env):
 bash = pytest.mark.skipif(not BASH, reason="needs bash")
 
 
-def bash_complete(env: dict[str, str], line: str) -> list[str]:
+def bash_complete(env: dict[str, str], line: str, script: Path = SHELL_DIR / "forge-ipy.bash",
+                  ) -> list[str]:
     """COMPREPLY of our function for `line` with the cursor at its end."""
-    args = [BASH, "--norc", "--noprofile", "-c", BASH_CALL, "bash",
-            str(SHELL_DIR / "forge-ipy.bash"), line]
+    args = [BASH, "--norc", "--noprofile", "-c", BASH_CALL, "bash", str(script), line]
     result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
     assert result.stderr == ""
     return [word for word in result.stdout.split("\n") if word]
@@ -285,3 +285,19 @@ def test_bash_subcommands_and_registration(shell_env):
     result = subprocess.run([BASH, "--norc", "--noprofile", "-c", f"source {script}; complete -p"],
                             capture_output=True, text=True, env=shell_env, timeout=60)
     assert "complete -F _forge_ipy forge-ipy" in result.stdout
+
+
+@bash
+def test_the_printed_script_asks_this_python_directly(shell_env, tmp_path):
+    """`forge-ipy completion bash` writes in the interpreter: a TAB needs no `forge-ipy` on
+    PATH (nor its console-script wrapper); the file as shipped falls back to `forge-ipy`."""
+    printed = tmp_path / "printed.bash"
+    printed.write_text(complete.completion_script("bash"))
+    broken = tmp_path / "broken-bin"
+    broken.mkdir()
+    (broken / "forge-ipy").write_text("#!/bin/sh\nexit 1\n")
+    (broken / "forge-ipy").chmod(0o755)
+    env = {**shell_env, "PATH": f"{broken}{os.pathsep}{os.environ.get('PATH', '')}"}
+    assert bash_complete(env, "forge-ipy select gp", printed) == ["openai/gpt-4o",
+                                                                  "openai/gpt-4o-mini"]
+    assert bash_complete(env, "forge-ipy select gp") == []  # the shipped file asks forge-ipy

@@ -9,6 +9,18 @@
 # from COMP_LINE and the part before the last `:` is trimmed from each candidate, as
 # bash-completion's __ltrim_colon_completions does.
 
+# The Python that runs forge-ipy, written in by `forge-ipy completion bash`: asking it directly
+# skips the console-script wrapper, whose `import re` alone costs a TAB a third of its time.
+# Where it is gone (or this file was copied from the source tree), `forge-ipy` answers.
+_forge_ipy_python=@PYTHON@
+
+_forge_ipy_complete() {
+    if [[ -x $_forge_ipy_python ]]; then
+        "$_forge_ipy_python" -c 'import sys; from forge_ipy.complete import main; sys.exit(main(sys.argv[1:]))' "$@" 2>/dev/null && return
+    fi
+    forge-ipy complete "$@" 2>/dev/null
+}
+
 _forge_ipy() {
     local line=${COMP_LINE:0:COMP_POINT}
     local -a words
@@ -31,10 +43,10 @@ _forge_ipy() {
         case $cmd in
             models)
                 if [[ $prev == -p || $prev == --provider ]]; then
-                    candidates=($(compgen -W "$(forge-ipy complete providers 2>/dev/null)" -- "$cur"))
+                    candidates=($(compgen -W "$(_forge_ipy_complete providers)" -- "$cur"))
                 elif [[ $cur == --provider=* ]]; then
                     # `=` is a word break too: readline replaces only what follows it.
-                    candidates=($(compgen -W "$(forge-ipy complete providers 2>/dev/null)" -- "${cur#*=}"))
+                    candidates=($(compgen -W "$(_forge_ipy_complete providers)" -- "${cur#*=}"))
                 else
                     candidates=($(compgen -W "-p --provider --refresh --json --porcelain -h --help" -- "$cur"))
                 fi
@@ -44,7 +56,7 @@ _forge_ipy() {
                     # The command matched the prefix already (also against the bare model id).
                     while IFS= read -r word; do
                         [[ -n $word ]] && candidates+=("$word")
-                    done < <(forge-ipy complete models "$cur" 2>/dev/null)
+                    done < <(_forge_ipy_complete models "$cur")
                 else
                     candidates=($(compgen -W "-h --help" -- "$cur"))
                 fi
@@ -54,16 +66,16 @@ _forge_ipy() {
                 ;;
             login|logout)
                 if (( cword == 2 )); then
-                    candidates=($(compgen -W "$(forge-ipy complete providers 2>/dev/null)" -- "$cur"))
+                    candidates=($(compgen -W "$(_forge_ipy_complete providers)" -- "$cur"))
                 fi
                 ;;
             cache)
                 if (( cword == 2 )); then
                     candidates=($(compgen -W "stats clear refresh -h --help" -- "$cur"))
                 elif [[ $sub == clear && ( $prev == --provider ) ]]; then
-                    candidates=($(compgen -W "$(forge-ipy complete providers 2>/dev/null)" -- "$cur"))
+                    candidates=($(compgen -W "$(_forge_ipy_complete providers)" -- "$cur"))
                 elif [[ $sub == clear && $cur == --provider=* ]]; then
-                    candidates=($(compgen -W "$(forge-ipy complete providers 2>/dev/null)" -- "${cur#*=}"))
+                    candidates=($(compgen -W "$(_forge_ipy_complete providers)" -- "${cur#*=}"))
                 elif [[ $sub == clear ]]; then
                     candidates=($(compgen -W "--provider -h --help" -- "$cur"))
                 elif [[ $sub == refresh ]]; then
