@@ -46,10 +46,9 @@ class CacheEntry:
                 "fetched_at": self.fetched_at,
                 "models": _models_adapter.dump_python(self.models, mode="json")}
 
-    def index_row(self) -> tuple[str, float, list[str]]:
-        """What the names index keeps of this entry (cache_rules.names_index)."""
-        return (self.fingerprint, self.fetched_at,
-                [m.id for m in self.models if m.listed_by_default])
+    def listed_names(self) -> list[str]:
+        """Ids of the models listed by default, as far as the provider's answer tells."""
+        return [m.id for m in self.models if m.listed_by_default]
 
     def size_bytes(self) -> int:
         """The models' size as compact JSON: what the entry costs in the file."""
@@ -69,8 +68,12 @@ def _entry_from_json(pid: str, raw: Any) -> CacheEntry:
 class CacheFile:
     """`models.json`: read without a lock (writes are atomic), written merged under one."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None,
+                 listed: Callable[[CacheEntry], list[str]] = CacheEntry.listed_names) -> None:
         self.path = path or cache_dir() / FILE_NAME
+        # The names an entry offers to shell completion; the catalog hands in one that sees
+        # the model facts too (a provider rarely says which model embeds or draws).
+        self.listed = listed
         self.read_only = False  # set when the file is from a newer forge-ipy
         self._warned: set[str] = set()
         self._locked = False  # this object holds the lock (inside `write`)
@@ -178,7 +181,8 @@ class CacheFile:
         stamp = file_stamp(str(self.path))
         if stamp is None:
             return
-        rows = {pid: entry.index_row() for pid, entry in sorted(entries.items())}
+        rows = {pid: (entry.fingerprint, entry.fetched_at, self.listed(entry))
+                for pid, entry in sorted(entries.items())}
         try:
             atomic_write(self.index_path, cache_rules.names_index(stamp, rows))
         except OSError as exc:

@@ -61,6 +61,7 @@ class Catalog:
                  clock: Callable[[], float] = time.time,
                  max_body_bytes: int | None = None) -> None:
         self.cache = cache or ModelCache(clock=clock)
+        self.cache.file.listed = _listed_names
         self.clock = clock
         self._loop = loop or background_loop()
         self._max_body_bytes = max_body_bytes
@@ -345,6 +346,17 @@ class Catalog:
 
     def toggle_favourite(self, full_name: str) -> tuple[str, ...]:
         return toggle_favourite(full_name).favourites
+
+
+def _listed_names(entry: CacheEntry) -> list[str]:
+    """The names shell completion offers for `entry`: those a listing shows by default, the
+    model facts included (the index is written from a worker thread, never the loop)."""
+    try:
+        spec = all_specs().get(entry.provider_id)
+    except SettingError:  # a broken config.toml: what the provider said
+        spec = None
+    models = facts.enrich(entry.models, spec) if spec else entry.models
+    return [m.id for m in models if m.listed_by_default]
 
 
 _default: Catalog | None = None

@@ -136,3 +136,19 @@ def test_the_rules_module_imports_nothing():
     source = Path(cache_rules.__file__).read_text()
     imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
     assert imports == ["from __future__ import annotations"]
+
+
+def test_completion_offers_what_a_listing_shows_by_default(loopback, serve, monkeypatch):
+    """The provider does not say that an id embeds or draws; the model facts do, and the
+    index written after a fetch follows them, as `forge-ipy models` does."""
+    from forge_ipy.testing import FakeModel
+
+    ids = ["gpt-4o", "text-embedding-3-small", "dall-e-3", "o3"]
+    loopback.add("openai", models=[FakeModel(i) for i in ids])
+    serve()
+    monkeypatch.setenv("FORGE_MODEL_FACTS_URL", "off")
+    listing = Catalog(cache=ModelCache()).get_all_models()
+    shown = [m.full_name for m in listing if m.listed_by_default]
+    assert shown == ["openai/gpt-4o", "openai/o3"]
+    monkeypatch.setattr(complete, "spawn_refresh", lambda: 1)
+    assert complete.complete_models("openai/") == shown
