@@ -19,7 +19,7 @@ FILE_NAME = "models.json"
 # offers, rewritten by every write of models.json (see `names_index`).
 INDEX_NAME = "names.txt"
 CLOCK_SKEW_SECONDS = 300.0  # how far ahead of ours another machine's clock may be
-_INFINITY = float("inf")
+NAME_CHARS = 300  # no one types, or wants offered, a longer name (as text.NAME_CHARS)
 
 # What a file's top level says (`file_verdict`).
 CURRENT, OLDER, NEWER, CORRUPT = "current", "older", "newer", "corrupt"
@@ -39,14 +39,15 @@ def file_verdict(data: object) -> tuple[str, dict[str, Any]]:
 
 
 def usable_fetch_time(value: object, now: float) -> bool:
-    """A number of seconds since the epoch that is not NaN, infinite or in the future.
+    """A number of seconds since the epoch that is not negative, NaN, infinite or in the
+    future.
 
     An entry "fetched" in the future (a clock that ran ahead, a damaged file) would never
     expire and never give way to a newer fetch.
     """
-    # Comparisons with NaN are false, so the range test also refuses NaN.
+    # Compared before any arithmetic: exact for a 400-digit integer, false for NaN.
     return (isinstance(value, int | float) and not isinstance(value, bool)
-            and -_INFINITY < value <= now + CLOCK_SKEW_SECONDS)
+            and 0 <= value <= now + CLOCK_SKEW_SECONDS)
 
 
 def entry_fault(raw: object, now: float, items: str = "models") -> str | None:
@@ -78,6 +79,13 @@ def is_expired(fetched_at: float, now: float, strategy: str, ttl_seconds: float)
     return limit is not None and now - fetched_at > limit
 
 
+def completable(name: str) -> bool:
+    """Whether completion may offer `name`: one printable line (no tab, newline, control or
+    bidi character) of at most NAME_CHARS characters. A newline would forge a line of the
+    answer, and an escaped or cut name could never be selected."""
+    return 0 < len(name) <= NAME_CHARS and name.isprintable()
+
+
 def names_index(source: tuple[int, ...],
                 entries: dict[str, tuple[str, float, list[str]]]) -> str:
     """The text of the names index of models.json as just written.
@@ -86,14 +94,14 @@ def names_index(source: tuple[int, ...],
     entry's fingerprint, fetch time and names (the model ids listed by default). Lines, not
     JSON: reading JSON would cost a TAB the import of json and re. A header line with the
     schema and the stamp; per provider a line that starts with a tab (id, fingerprint, fetch
-    time), then one name a line. Text that is not printable (a tab, a newline, a control
-    character) is left out: such a name can be neither told apart here nor typed at a prompt.
+    time), then one name a line. Only `completable` names are kept: another could be neither
+    told apart here nor typed at a prompt.
     """
     lines = [_header(source)]
     for pid, (fingerprint, fetched_at, names) in entries.items():
         if pid.isprintable() and fingerprint.isprintable():
             lines.append(f"\t{pid}\t{fingerprint}\t{fetched_at!r}")
-            lines.extend(name for name in names if name and name.isprintable())
+            lines.extend(filter(completable, names))
     return "\n".join(lines) + "\n"
 
 

@@ -29,11 +29,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     from .errors import ForgeError, describe_os_error
+    from .text import printable
 
     try:
         return options.run(options)
-    except ForgeError as exc:
-        print(f"forge-ipy: {exc}", file=sys.stderr)
+    except ForgeError as exc:  # may quote a model id: never a raw control character
+        print(f"forge-ipy: {printable(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -176,9 +177,9 @@ def cmd_models(options: argparse.Namespace) -> int:
 def _print_json(document: object) -> None:
     """Indented for a person at a terminal; one compact line for a pipe (json's C encoder
     only runs without indentation, 15x faster on 2,000 models)."""
-    import json  # here: `forge-ipy complete` must not pay for it
+    from .files import to_json
 
-    print(json.dumps(document, indent=2 if sys.stdout.isatty() else None))
+    print(to_json(document, indent=2 if sys.stdout.isatty() else None))
 
 
 def _count(n: int, noun: str) -> str:
@@ -223,9 +224,10 @@ def cmd_providers(options: argparse.Namespace) -> int:
 
 def cmd_select(options: argparse.Namespace) -> int:
     from .catalog import get_catalog
+    from .text import printable
 
     catalog = get_catalog()
-    print(catalog.select(options.name).message)
+    print(printable(catalog.select(options.name).message))
     catalog.wait_background(timeout=_background_budget())
     return 0
 
@@ -240,7 +242,9 @@ def cmd_current(options: argparse.Namespace) -> int:
     elif selection is None:
         print("No model selected yet: run `forge-ipy select PROVIDER/MODEL`.", file=sys.stderr)
     else:
-        print(selection.full_name)
+        from .text import printable
+
+        print(printable(selection.full_name))
     return 0
 
 

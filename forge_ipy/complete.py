@@ -24,6 +24,7 @@ import sys
 import time
 
 from . import cache_rules, login_memo, places
+from .files import CACHE_FILE_BYTES, FOLDER_MODE, read_regular
 
 # typing is not imported at run time: shell completion starts in this module.
 TYPE_CHECKING = False
@@ -49,19 +50,18 @@ def _read_entries() -> dict[str, Any] | None:
     if source is None:
         return {}
     try:
-        with open(os.path.join(folder, cache_rules.INDEX_NAME), encoding="utf-8") as fh:
-            entries = cache_rules.read_names_index(fh.read(), source)
-    except (OSError, ValueError):  # absent, unreadable, not UTF-8
+        index = read_regular(os.path.join(folder, cache_rules.INDEX_NAME), CACHE_FILE_BYTES)
+        entries = cache_rules.read_names_index(index.decode(), source)
+    except (OSError, ValueError):  # absent, damaged, a pipe (never waited on), not UTF-8
         entries = None
     if entries is not None:
         return entries
     # No index for this file (written by a forge-ipy without one, or being replaced): read
     # the file itself only to tell whether it is from a newer forge-ipy.
-    import json
+    from .files import read_json
 
     try:
-        with open(models_path, "rb") as fh:
-            data = json.loads(fh.read())
+        data = read_json(models_path, CACHE_FILE_BYTES)
     except (OSError, ValueError):
         data = None
     verdict, _ = cache_rules.file_verdict(data)
@@ -84,7 +84,8 @@ def _collect(entries: dict[str, Any]) -> tuple[list[tuple[str, str]], bool]:
         if strategy is not None and cache_rules.is_expired(entry["fetched_at"], now,
                                                            strategy, ttl):
             stale = True
-        pairs.extend((pid, name) for name in entry["names"] if isinstance(name, str) and name)
+        # The index holds only completable names; checked again against a damaged one.
+        pairs.extend((pid, name) for name in entry["names"] if cache_rules.completable(name))
     return pairs, stale
 
 
@@ -93,7 +94,7 @@ def _claim_marker(folder: str) -> int | None:
     marker = os.path.join(folder, MARKER_NAME)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     try:
-        os.makedirs(folder, exist_ok=True)
+        os.makedirs(folder, mode=FOLDER_MODE, exist_ok=True)
         return os.open(marker, flags, 0o600)
     except FileExistsError:
         pass
@@ -185,7 +186,7 @@ def complete_providers(prefix: str = "") -> list[str]:
         from .providers import registry
 
         ids = [spec.id for spec in registry.BUILTINS]
-    return [pid for pid in ids if pid.startswith(prefix)]
+    return [pid for pid in ids if pid.startswith(prefix) and cache_rules.completable(pid)]
 
 
 def completion_script(shell: str) -> str:

@@ -6,7 +6,7 @@ imports than one TAB can afford. So the first completion after anything changed 
 out (`compute`, through the registry, exactly as a kernel does) and saves the answer under a
 salted MAC of everything it depends on: the values of the variables
 `registry.environment_variables` names and of the two cache settings, and the stamps of
-config.toml, the credential store and the provider table's source. Later completions
+config.toml, the credential store, the salt and the provider table's source. Later completions
 recompute only that digest: any change gives another digest, and the answer is worked out
 again. So whatever can change a fingerprint must be among those inputs (the in-process memo
 of `registry.logged_in` relies on the same list).
@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 
 from . import places
+from .files import read_regular
 
 try:  # hashlib's own BLAKE2, without hashlib loading OpenSSL: a TAB cannot spare that
     from _blake2 import blake2b
@@ -92,6 +93,7 @@ def _digest(salt: bytes, variables: list[str]) -> str:
              for name in variables]
     parts += [repr(places.file_stamp(os.path.join(config, name)))
               for name in (places.CONFIG_NAME, places.STORE_NAME)]
+    parts += [repr(places.file_stamp(path)) for path in places.salt_paths()]
     parts.append(repr(places.file_stamp(_TABLE_SOURCE)))
     # BLAKE2 takes a key of at most 64 bytes; the salt is 32 (a damaged one is cut, which
     # only means that memos made with it miss once it is replaced).
@@ -99,11 +101,16 @@ def _digest(salt: bytes, variables: list[str]) -> str:
 
 
 def _salt() -> bytes | None:
-    try:
-        with open(os.path.join(places.config_folder(), places.SALT_NAME), "rb") as fh:
-            return fh.read() or None
-    except OSError:
-        return None
+    """The salt's bytes, wherever it lives; which one the fingerprints use matters not:
+    both files' stamps are inputs of the digest, so replacing either misses the memo."""
+    for path in places.salt_paths():
+        try:
+            salt = read_regular(path, 4096)
+        except (OSError, ValueError):  # absent, or damaged (a pipe is never waited on)
+            continue
+        if salt:
+            return salt
+    return None
 
 
 def _path() -> str:
@@ -117,9 +124,8 @@ def _read_memos() -> list[dict[str, Any]]:
     provider id) and one `L id fingerprint 0|1` per logged-in provider; tab-separated.
     """
     try:
-        with open(_path(), encoding="utf-8") as fh:
-            lines = fh.read().split("\n")
-    except (OSError, ValueError):
+        lines = read_regular(_path()).decode().split("\n")
+    except (OSError, ValueError):  # absent, damaged, not UTF-8
         return []
     if lines[0] != _HEADER:
         return []

@@ -26,6 +26,12 @@ def cache_folder() -> str:
     return _folder("FORGE_IPY_CACHE_DIR", "user_cache_dir")
 
 
+def salt_paths() -> tuple[str, str]:
+    """Where the fingerprints' salt may live, in the order it is looked for: the config
+    folder, or the cache folder when the config folder is read-only."""
+    return (os.path.join(config_folder(), SALT_NAME), os.path.join(cache_folder(), SALT_NAME))
+
+
 def _folder(variable: str, platform_function: str) -> str:
     override = os.environ.get(variable)
     if override:
