@@ -2,10 +2,11 @@
 
 A TAB press must answer in a few milliseconds (BENCHMARKS.md: at most twice `python -c pass`),
 so this module reads the names index (`names.txt`, rewritten with every write of
-`models.json`) and imports only os, time and three small modules of ours: places (where
-files are), cache_rules (the same rules the full path follows: an entry counts only for the
-credential and API root in force now, and never from the future) and login_memo (who is
-logged in, worked out by the registry once and remembered until an input changes). No
+`models.json`) and imports only os, time and four small modules of ours: places (where
+files are), files (`read_regular`: never waits on a pipe), cache_rules (the same rules the
+full path follows: an entry counts only for the credential and API root in force now, and
+never from the future) and login_memo (who is logged in, worked out by the registry once and
+remembered until an input changes). No
 json, re, settings, registry, pathlib, dataclasses or pydantic on the way of a hit.
 It never prints an error: a missing, corrupt or newer-schema cache just completes nothing.
 
