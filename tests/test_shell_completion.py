@@ -153,20 +153,22 @@ def shell_env(tmp_path, monkeypatch) -> dict[str, str]:
     return env
 
 
-def _zsh(env: dict[str, str], tmp_path: Path, mode: str, line: str, how: str) -> str:
+def _zsh(env: dict[str, str], tmp_path: Path, mode: str, line: str, how: str,
+         script: Path = SHELL_DIR / "forge-ipy.zsh") -> str:
     setup = tmp_path / "setup.zsh"
     driver = tmp_path / "driver.zsh"
     setup.write_text(SETUP_ZSH)
     driver.write_text(DRIVER_ZSH)
-    args = [ZSH, "-f", str(driver), str(setup), str(SHELL_DIR / "forge-ipy.zsh"), mode, how,
+    args = [ZSH, "-f", str(driver), str(setup), str(script), mode, how,
             str(tmp_path / "fpath"), line]
     result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
     return result.stdout
 
 
-def zsh_matches(env: dict[str, str], tmp_path: Path, line: str, how: str = "source") -> list[str]:
+def zsh_matches(env: dict[str, str], tmp_path: Path, line: str, how: str = "source",
+                script: Path = SHELL_DIR / "forge-ipy.zsh") -> list[str]:
     """Every match zsh offers for `line` followed by TAB."""
-    out = _zsh(env, tmp_path, "list", line, how)
+    out = _zsh(env, tmp_path, "list", line, how, script)
     return [part.split("<<END>>")[0] for part in out.split("<<HIT>>")[1:]]
 
 
@@ -187,6 +189,29 @@ def test_zsh_subcommands(shell_env, tmp_path, how):
     found = zsh_matches(shell_env, tmp_path, "forge-ipy ", how)
     assert {"models", "select", "current", "providers", "login", "logout", "cache",
             "complete", "completion"} <= set(found)
+
+
+def without_forge_ipy(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """`env` with a `forge-ipy` first on PATH that fails: only a script that asks forge-ipy's
+    Python directly still completes."""
+    broken = tmp_path / "broken-bin"
+    broken.mkdir(exist_ok=True)
+    (broken / "forge-ipy").write_text("#!/bin/sh\nexit 1\n")
+    (broken / "forge-ipy").chmod(0o755)
+    return {**env, "PATH": f"{broken}{os.pathsep}{env.get('PATH', '')}"}
+
+
+@pytest.mark.zsh
+@zsh
+@pytest.mark.parametrize("how", ["source", "fpath"])
+def test_zsh_printed_script_asks_this_python_directly(shell_env, tmp_path, how):
+    printed = tmp_path / "printed.zsh"
+    printed.write_text(complete.completion_script("zsh"))
+    env = without_forge_ipy(shell_env, tmp_path)
+    assert zsh_matches(env, tmp_path, "forge-ipy select gp", how, printed) == [
+        "openai/gpt-4o", "openai/gpt-4o-mini",
+    ]
+    assert zsh_matches(env, tmp_path, "forge-ipy select gp", how) == []  # the shipped file
 
 
 @pytest.mark.zsh
@@ -411,11 +436,7 @@ def test_the_printed_script_asks_this_python_directly(shell_env, tmp_path):
     PATH (nor its console-script wrapper); the file as shipped falls back to `forge-ipy`."""
     printed = tmp_path / "printed.bash"
     printed.write_text(complete.completion_script("bash"))
-    broken = tmp_path / "broken-bin"
-    broken.mkdir()
-    (broken / "forge-ipy").write_text("#!/bin/sh\nexit 1\n")
-    (broken / "forge-ipy").chmod(0o755)
-    env = {**shell_env, "PATH": f"{broken}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = without_forge_ipy(shell_env, tmp_path)
     assert bash_complete(env, "forge-ipy select gp", printed) == ["openai/gpt-4o",
                                                                   "openai/gpt-4o-mini"]
     assert bash_complete(env, "forge-ipy select gp") == []  # the shipped file asks forge-ipy
