@@ -87,6 +87,7 @@ class Settings:
     model_cache_ttl_seconds: float = 3600.0
     model_cache_refresh: str = "background"
     provider_timeout_seconds: float = 10.0
+    chat_timeout_seconds: float = 120.0
 
 
 SETTING_NAMES = tuple(Settings.__dataclass_fields__)
@@ -122,7 +123,7 @@ def validate(name: str, value: object, origin: str = "argument") -> object:
         return _choice(name, value, STRATEGIES, origin)
     if name == "model_cache_refresh":
         return _choice(name, value, REFRESH_MODES, origin)
-    if name in ("model_cache_ttl_seconds", "provider_timeout_seconds"):
+    if name in ("model_cache_ttl_seconds", "provider_timeout_seconds", "chat_timeout_seconds"):
         return _positive(name, value, origin)
     raise SettingError(f"unknown setting {name!r}; known settings: {', '.join(SETTING_NAMES)}")
 
