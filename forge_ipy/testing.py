@@ -719,7 +719,8 @@ def _send_stream(handler: _Handler, provider: FakeProvider, shape: str,
 def _chat_fail(handler: _Handler, provider: FakeProvider, shape: str) -> bool:
     """Answer with the provider's chat failure mode; False when it lets the request through."""
     failure = provider.chat_failure or ""
-    first = _EVENTS[shape](provider, "m", echo_reply("first"), (1, 1))[:2]
+    events = _EVENTS[shape](provider, "m", echo_reply("first"), (1, 1))
+    first = events[:next(i for i, e in enumerate(events) if b"You" in e) + 1]  # a first piece
     if failure.startswith("status:"):
         status = int(failure.split(":", 1)[1])
         handler._send_json(status, {"error": {"message": f"simulated status {status}",
@@ -769,8 +770,9 @@ def _chat_fail_in_stream(handler: _Handler, provider: FakeProvider, shape: str, 
                                                "message": "Overloaded"}}
             handler.wfile.write(_sse("error", error) if shape != "ollama" else
                                 b'{"error": "model runner has unexpectedly stopped"}\n')
-        elif failure == "huge":
-            event = first[-1]
+        elif failure == "huge":  # big pieces: the client's cap, not its parsing, ends it
+            event = next(e for e in _EVENTS[shape](provider, "m", "y" * 250_000, (1, 1))
+                         if b"yyyy" in e)
             for _ in range(provider.huge_bytes // len(event) + 1):
                 handler.wfile.write(event)
         else:  # endless_line: one line that never ends

@@ -28,6 +28,8 @@ from .transport import Limits, exchange, parse
 if TYPE_CHECKING:
     import concurrent.futures
 
+    from ..catalog import Catalog
+
 NO_SELECTION = ("no model selected; pick one with %forge_select or `forge-ipy select "
                 "PROVIDER/MODEL`, or name one for this call, e.g. openai/gpt-4o")
 _END = object()  # put on a queue after the last piece
@@ -47,12 +49,13 @@ class Target:
 
 
 def find_target(name: str | None = None, settings: Mapping[str, object] | None = None, *,
-                chat_only: bool = True) -> Target:
+                chat_only: bool = True, catalog: Catalog | None = None) -> Target:
     """The named model, or the selected one; SelectionError with the fix when there is none,
     its provider is not logged in, or (with `chat_only`) it is not a chat model."""
-    from ..catalog import get_catalog
+    if catalog is None:
+        from ..catalog import get_catalog
 
-    catalog = get_catalog()
+        catalog = get_catalog()
     if name and name.strip():
         info: Model | None = catalog.resolve_name(name, settings)
         assert info is not None
