@@ -299,7 +299,8 @@ def cmd_chat(options: argparse.Namespace) -> int:
             sys.stdout.write(printable(delta, lines=True))
             sys.stdout.flush()
     except KeyboardInterrupt:
-        interrupted = True  # keep what arrived; the footer says it was cut short
+        replies.close()  # keep what arrived; the footer says it was cut short
+        interrupted = True
     finally:
         sys.stdout.write("\n")
         sys.stdout.flush()

@@ -173,9 +173,9 @@ def prepare(prompt: str, *, model: str | None = None, system: str | None = None,
     """Everything before the network: the model, the messages, the options, the limits."""
     if not isinstance(prompt, str) or not prompt.strip():
         raise SettingError("the prompt is empty; give the text to send")
+    options, messages = options_from(system, params), conversation(prompt, messages)
     timeout = resolve_settings(settings).chat_timeout_seconds
-    return Turn(find_target(model, settings), conversation(prompt, messages),
-                options_from(system, params), stream, Limits(timeout=timeout))
+    return Turn(find_target(model, settings), messages, options, stream, Limits(timeout=timeout))
 
 
 class ReplyStream:

@@ -70,7 +70,7 @@ def run(magics: Any, args: Any, cell: str) -> Reply:
     from .magics import _in_notebook, _user_errors
 
     shell = magics.shell
-    prompt = interpolate(cell, shell.user_ns if shell is not None else {})
+    prompt = interpolate(cell, shell.user_ns if shell is not None else {}).strip()
     history = _HISTORY.setdefault(shell, {}) if shell is not None else {}
     params = {k: v for k, v in (("max_tokens", args.max_tokens),
                                 ("temperature", args.temperature)) if v is not None}
@@ -86,7 +86,7 @@ def run(magics: Any, args: Any, cell: str) -> Reply:
             for delta in replies:
                 show.add(delta)
         except KeyboardInterrupt:
-            pass  # stopped by the user: keep what arrived
+            replies.close()  # stopped by the user: keep what arrived
         finally:
             reply = replies.reply
             show.finish(reply)
