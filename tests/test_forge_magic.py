@@ -2,6 +2,7 @@
 display (notebook) or the terminal, the footer, `{name}` interpolation, `-c`, a name for one
 cell, errors as one line, interrupts, and that `%load_ext` imports nothing of chat."""
 
+# ruff: noqa: F811  (tests take the `ip` fixture imported from test_magics as a parameter)
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 from IPython.core.error import UsageError
-from test_magics import ip, shell  # noqa: F401  (the shell fixtures)
+from test_magics import ip, shell  # noqa: F401  (the shell fixtures, shared)
 
 from forge_ipy.chat.reply import Reply
 from forge_ipy.domain import Selection
