@@ -5,6 +5,7 @@ Python API (`chat`, `achat`) and the SDK clients from `client()`."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 import sys
@@ -351,3 +352,62 @@ def test_forge_ipy_chat_is_callable_as_the_module_and_the_function(served):
     assert package is forge_ipy.chat
     assert forge_ipy.chat(PROMPT, model="openai/gpt-4o").text == \
         package.chat(PROMPT, model="openai/gpt-4o").text
+
+
+# -- forge-ipy chat --------------------------------------------------------------------
+def cli(capsys, monkeypatch, *argv: str, stdin: str | None = None) -> tuple[int, str, str]:
+    from forge_ipy.cli import main
+
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    capsys.readouterr()
+    code = main(["chat", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_chat_prompt_from_the_argument_reply_to_stdout_footer_to_stderr(served, capsys,
+                                                                            monkeypatch):
+    code, out, err = cli(capsys, monkeypatch, "anthropic/claude-haiku-4-5", "what", "now?")
+    assert code == 0
+    assert out == echo_reply("what now?") + "\n"
+    assert err.startswith("anthropic/claude-haiku-4-5 · 2 in · 4 out · ") and err.count("\n") == 1
+
+
+def test_cli_chat_prompt_from_stdin_with_the_selection(served, capsys, monkeypatch):
+    forge_ipy.select("gemini/gemini-2.5-flash")
+    code, out, err = cli(capsys, monkeypatch, "--max-tokens", "9", stdin="question.md says hi\n")
+    assert code == 0 and out == echo_reply("question.md says hi\n") + "\n"
+    assert err.startswith("gemini/gemini-2.5-flash · ")
+    assert served.chat_bodies[-1]["generationConfig"] == {"maxOutputTokens": 9}
+
+
+def test_cli_chat_one_word_that_is_not_a_model_is_the_prompt(served, capsys, monkeypatch):
+    forge_ipy.select("openai/gpt-4o")
+    code, out, _ = cli(capsys, monkeypatch, "hello/world")  # no provider `hello`
+    assert code == 0 and out == echo_reply("hello/world") + "\n"
+
+
+def test_cli_chat_escapes_control_characters(served, capsys, monkeypatch):
+    code, out, _ = cli(capsys, monkeypatch, "openai/gpt-4o", "\x1b[2Jclear\ttab")
+    assert code == 0 and out == "You said: \\x1b[2Jclear\ttab\n"
+
+
+def test_cli_chat_errors_are_one_line_with_exit_code_1(served, capsys, monkeypatch):
+    code, out, err = cli(capsys, monkeypatch, "hi", stdin="")
+    assert code == 1 and out == ""
+    assert err == f"forge-ipy: {NO_SELECTION}\n"
+    served.providers["openai"].chat_failure = "rate_limit"
+    code, out, err = cli(capsys, monkeypatch, "openai/gpt-4o", "hi")
+    assert code == 1 and err.startswith("forge-ipy: HTTP 429: rate limited") and \
+        err.count("\n") == 1
+
+
+def test_cli_chat_without_a_prompt_at_a_terminal_says_how(served, capsys, monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    code, _, err = cli(capsys, monkeypatch, "openai/gpt-4o")
+    assert code == 2 and "forge-ipy chat < question.md" in err and served.chat_bodies == []
