@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..domain import Model
+from ..domain import Model, split_full_name
 from ..errors import SelectionError, SettingError
 from ..loop import BackgroundLoop, background_loop
 from ..providers.registry import ProviderAccess, all_specs, is_logged_in, resolve
@@ -57,7 +57,7 @@ def find_target(name: str | None = None, settings: Mapping[str, object] | None =
 
         catalog = get_catalog()
     if name and name.strip():
-        info: Model | None = catalog.resolve_name(name, settings)
+        info: Model | None = _cached(catalog, name.strip()) or catalog.resolve_name(name, settings)
         assert info is not None
         provider_id, model_id = info.provider_id, info.id
     else:
@@ -77,6 +77,16 @@ def find_target(name: str | None = None, settings: Mapping[str, object] | None =
         raise SelectionError(f"{provider_id} is not logged in; run `forge-ipy login "
                              f"{provider_id}` or set {hint}")
     return Target(access, model_id, info)
+
+
+def _cached(catalog: Catalog, name: str) -> Model | None:
+    """`provider/model` found in that provider's cached list, however old: a prompt should not
+    wait for a listing to be built (or fetched) to learn a price it already has."""
+    provider_id, model_id = split_full_name(name)
+    spec = all_specs().get(provider_id) if provider_id else None
+    if spec is None:
+        return None
+    return next((m for m in catalog.cached_models(resolve(spec)) if m.id == model_id), None)
 
 
 def refuse_non_chat(provider_id: str, model_id: str, info: Model | None) -> None:

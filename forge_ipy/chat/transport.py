@@ -11,6 +11,7 @@ small gzip could otherwise expand past every cap before it is counted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -148,15 +149,18 @@ def retry_after(headers: httpx.Headers, now: float | None = None) -> float | Non
 
 async def _stream(response: httpx.Response, access: ProviderAccess, shape: ChatShape,
                   framing: str, on_piece: Callable[[Piece], None], limits: Limits) -> None:
-    events = _sse_data(_lines(response, access, limits)) if framing == "sse" \
-        else _lines(response, access, limits)
-    async for event in events:
-        if not event.strip():
-            continue
-        piece = parse(access, shape.read_event, event)
-        on_piece(piece)
-        if piece.done:
-            return
+    lines = _lines(response, access, limits)
+    events = _sse_data(lines) if framing == "sse" else lines
+    # Closed here, on the loop, even when the task is cancelled (an interrupt): left to the
+    # garbage collector, they would be finalised by a task the stopping loop never runs.
+    async with contextlib.aclosing(lines), contextlib.aclosing(events):
+        async for event in events:
+            if not event.strip():
+                continue
+            piece = parse(access, shape.read_event, event)
+            on_piece(piece)
+            if piece.done:
+                return
 
 
 async def _lines(response: httpx.Response, access: ProviderAccess,
