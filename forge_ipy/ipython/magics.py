@@ -53,6 +53,10 @@ class ForgeMagics(Magics):
     provider_timeout_seconds = _Seconds(
         None, allow_none=True, config=True,
         help="The most one provider may take, all pages included.")
+    model_facts_url = Unicode(
+        None, allow_none=True, config=True,
+        help="Where the live catalog of model facts comes from (models.dev's api.json "
+             "shape); off: the bundled snapshot only.")
     chat_timeout_seconds = _Seconds(
         None, allow_none=True, config=True, help="The most one %%forge reply may take.")
 
