@@ -24,7 +24,7 @@ from forge_ipy.errors import ForgeError, ProviderError, RateLimitError, Selectio
 from forge_ipy.providers.registry import BUILTINS, all_specs
 from forge_ipy.selection import CurrentModel
 from forge_ipy.state import load_state
-from forge_ipy.testing import GEMINI_THOUGHT_TOKENS, LoopbackProviders, echo_reply
+from forge_ipy.testing import GEMINI_THOUGHT_TOKENS, FakeModel, LoopbackProviders, echo_reply
 
 PROMPT = "hello there"
 # One model per chat shape, and OpenAI-shaped providers with their own quirks.
@@ -251,7 +251,9 @@ def test_cost_is_tokens_times_price_per_million(served):
     usage = expected_usage("openrouter/openai/gpt-4o")
     assert reply.cost == pytest.approx((usage.input_tokens * 2.5 + usage.output_tokens * 10) / 1e6)
     assert f"· {format_cost(reply.cost)} ·" in reply.footer()
-    unpriced = forge_ipy.chat(PROMPT, model="openai/gpt-4o")
+    catalogued = forge_ipy.chat(PROMPT, model="openai/gpt-4o")  # prices from the catalog
+    assert catalogued.cost is not None and catalogued.cost > 0
+    unpriced = forge_ipy.chat(PROMPT, model="ollama/llama3.2:latest")  # a local model
     assert unpriced.cost is None and "$" not in unpriced.footer()
 
 
@@ -411,3 +413,24 @@ def test_cli_chat_without_a_prompt_at_a_terminal_says_how(served, capsys, monkey
     monkeypatch.setattr(sys, "stdin", Terminal())
     code, _, err = cli(capsys, monkeypatch, "openai/gpt-4o")
     assert code == 2 and "forge-ipy chat < question.md" in err and served.chat_bodies == []
+
+
+def test_a_listed_embedding_model_is_refused_by_name(served):
+    served.providers["openai"].models.append(FakeModel("text-embedding-3-small"))
+    forge_ipy.get_all_models()
+    with pytest.raises(SelectionError) as raised:
+        forge_ipy.chat(PROMPT, model="openai/text-embedding-3-small")
+    assert str(raised.value) == ("openai/text-embedding-3-small is an embedding model, not a "
+                                 "chat model; pick a chat model (`forge-ipy models` lists them)")
+    assert served.chat_bodies == []
+
+
+def test_a_providers_error_text_cannot_drive_the_terminal(served):
+    from forge_ipy.chat.transport import error_text
+    from forge_ipy.providers.fetch import error_detail
+    from forge_ipy.providers.registry import resolve
+
+    access = resolve(all_specs()["openai"])
+    body = b'{"error": {"message": "bad \\u001b[2J request\\nfrom test-key-openai"}}'
+    assert error_detail(body, access) == "bad \\x1b[2J request from ***"
+    assert error_text("stop \x1b]0;x\x07 test-key-openai", access) == "stop \\x1b]0;x\\x07 ***"

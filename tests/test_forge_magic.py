@@ -28,6 +28,7 @@ from forge_ipy.text import escape_markdown
 def served(loopback: LoopbackProviders, serve) -> LoopbackProviders:
     for pid in ("openai", "anthropic", "openrouter"):
         loopback.add(pid)
+    loopback.add("ollama")
     return serve()
 
 
@@ -79,12 +80,12 @@ def notebook(monkeypatch) -> FakeDisplay:
 # -- the terminal ----------------------------------------------------------------------
 def test_the_reply_streams_as_text_then_the_footer(ip, served, capsys):
     ip.user_ns["topic"] = "the moon"
-    result, out, _ = run(ip, capsys, "%%forge openai/gpt-4o\ntell me about {topic}")
+    result, out, _ = run(ip, capsys, "%%forge ollama/llama3.2:latest\ntell me about {topic}")
     assert result.success
     reply, footer = out.strip().split("\n\n")
     assert reply == echo_reply("tell me about the moon")
-    assert footer.startswith("openai/gpt-4o · 5 in · 7 out · ") and footer.endswith(" s")
-    assert "$" not in footer  # OpenAI lists no prices
+    assert footer.startswith("ollama/llama3.2:latest · 5 in · 7 out · ")
+    assert footer.endswith(" s") and "$" not in footer  # a local model has no prices
 
 
 def test_the_footer_shows_the_cost_where_prices_are_known(ip, served, capsys):

@@ -92,8 +92,9 @@ def _cached(catalog: Catalog, name: str) -> Model | None:
 def refuse_non_chat(provider_id: str, model_id: str, info: Model | None) -> None:
     """The one check that a model answers chat requests (unknown kinds are let through)."""
     if info is not None and info.kind not in (None, "chat"):
-        raise SelectionError(f"{provider_id}/{model_id} is an {info.kind} model, not a chat "
-                             "model; pick a chat model (`forge-ipy models` lists them)")
+        article = "an" if info.kind[:1] in "aeiou" else "a"
+        raise SelectionError(f"{provider_id}/{model_id} is {article} {info.kind} model, not a "
+                             "chat model; pick a chat model (`forge-ipy models` lists them)")
 
 
 def options_from(system: str | None, params: Mapping[str, Any]) -> Options:

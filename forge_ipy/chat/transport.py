@@ -32,6 +32,7 @@ from ..providers.fetch import (
     wire_module,
 )
 from ..providers.registry import ProviderAccess
+from ..text import printable
 from .shape import BadEvent, ChatRequest, ChatShape, Piece, ProviderSaid
 
 MAX_REPLY_BYTES = 16 * 1024 * 1024
@@ -209,8 +210,8 @@ def parse(access: ProviderAccess, read: Callable[[Any], Piece], raw: bytes) -> P
 
 
 def error_text(message: str, access: ProviderAccess) -> str:
-    """A provider's own words on one short line, never the key."""
-    return scrub(" ".join(message.split()), access)[:200]
+    """A provider's own words on one short line, never the key, never a control character."""
+    return printable(scrub(" ".join(message.split()), access), 200)
 
 
 def _bad(access: ProviderAccess, message: str) -> ProviderError:

@@ -18,6 +18,7 @@ import httpx
 
 from ..domain import Model
 from ..errors import ProviderError
+from ..text import printable
 from .registry import ProviderAccess
 from .wire import BadShape, PageRequest
 
@@ -160,7 +161,7 @@ def error_detail(body: bytes, access: ProviderAccess) -> str:
         message = data.get("message") or data.get("detail")
     if not isinstance(message, str):
         return ""
-    return scrub(" ".join(message.split()), access)[:200].rstrip(". ")
+    return printable(scrub(" ".join(message.split()), access), 200).rstrip(". ")
 
 
 def scrub(text: str, access: ProviderAccess) -> str:
