@@ -382,9 +382,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_json(self, status: int, payload: Any) -> None:
         self._send(status, json.dumps(payload).encode(), "application/json")
 
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
+    def _send(self, status: int, body: bytes, content_type: str,
+              headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -762,17 +765,10 @@ def _chat_fail(handler: _Handler, provider: FakeProvider, shape: str) -> bool:
     elif failure == "rate_limit":
         body = json.dumps({"error": {"message": "Rate limit reached for requests",
                                      "type": "requests", "code": "rate_limit_exceeded"}})
-        handler.send_response(429)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("retry-after", "7")
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body.encode())
+        handler._send(429, body.encode(), "application/json", {"retry-after": "7"})
     elif failure == "redirect":
-        handler.send_response(307)
-        handler.send_header("Location", f"{handler.owner.sink_url}/v1/chat/completions")
-        handler.send_header("Content-Length", "0")
-        handler.end_headers()
+        handler._send(307, b"", "text/plain",
+                      {"Location": f"{handler.owner.sink_url}/v1/chat/completions"})
     elif failure == "html":
         handler._send(200, b"<html><body>Gateway login</body></html>", "text/html")
     else:

@@ -20,6 +20,7 @@ from .shape import (
     ProviderSaid,
     count,
     error_message,
+    generation,
     obj,
     text_of,
 )
@@ -31,12 +32,9 @@ DEFAULT_MAX_TOKENS = 4096
 def build(provider_id: str, model_id: str, messages: list[Message], options: Options,
           stream: bool) -> ChatRequest:
     body: dict[str, Any] = {"model": model_id, "messages": messages, "stream": stream,
-                            "max_tokens": options.max_tokens or DEFAULT_MAX_TOKENS}
+                            "max_tokens": DEFAULT_MAX_TOKENS, **generation(options, "max_tokens")}
     if options.system:
         body["system"] = options.system
-    if options.temperature is not None:
-        body["temperature"] = options.temperature
-    body.update(options.extra)
     return ChatRequest("/messages", body, framing="sse" if stream else "json")
 
 

@@ -21,6 +21,7 @@ from .shape import (
     ProviderSaid,
     count,
     error_message,
+    generation,
     obj,
     text_of,
 )
@@ -33,11 +34,7 @@ def build(provider_id: str, model_id: str, messages: list[Message], options: Opt
     body: dict[str, Any] = {"contents": contents}
     if options.system:
         body["systemInstruction"] = {"parts": [{"text": options.system}]}
-    config: dict[str, Any] = dict(options.extra)
-    if options.max_tokens is not None:
-        config["maxOutputTokens"] = options.max_tokens
-    if options.temperature is not None:
-        config["temperature"] = options.temperature
+    config = generation(options, "maxOutputTokens")
     if config:
         body["generationConfig"] = config
     # The id comes from a provider's list: quoted, so it stays one path segment.

@@ -17,6 +17,7 @@ from .shape import (
     ProviderSaid,
     count,
     error_message,
+    generation,
     obj,
     text_of,
 )
@@ -26,11 +27,7 @@ def build(provider_id: str, model_id: str, messages: list[Message], options: Opt
           stream: bool) -> ChatRequest:
     system = [{"role": "system", "content": options.system}] if options.system else []
     body: dict[str, Any] = {"model": model_id, "messages": system + messages, "stream": stream}
-    settings: dict[str, Any] = dict(options.extra)
-    if options.max_tokens is not None:
-        settings["num_predict"] = options.max_tokens
-    if options.temperature is not None:
-        settings["temperature"] = options.temperature
+    settings = generation(options, "num_predict")
     if settings:
         body["options"] = settings
     return ChatRequest("/api/chat", body, framing="ndjson" if stream else "json")

@@ -21,6 +21,7 @@ from .shape import (
     ProviderSaid,
     count,
     error_message,
+    generation,
     obj,
     text_of,
 )
@@ -34,13 +35,9 @@ def build(provider_id: str, model_id: str, messages: list[Message], options: Opt
     body: dict[str, Any] = {"model": model_id, "messages": system + messages, "stream": stream}
     if stream:
         body["stream_options"] = {"include_usage": True}
-    if options.max_tokens is not None:
-        # OpenAI's reasoning models refuse `max_tokens`; the others know only that name.
-        name = "max_completion_tokens" if provider_id == "openai" else "max_tokens"
-        body[name] = options.max_tokens
-    if options.temperature is not None:
-        body["temperature"] = options.temperature
-    body.update(options.extra)
+    # OpenAI's reasoning models refuse `max_tokens`; the others know only that name.
+    body.update(generation(options, "max_completion_tokens" if provider_id == "openai"
+                           else "max_tokens"))
     return ChatRequest("/chat/completions", body, framing="sse" if stream else "json")
 
 

@@ -189,7 +189,26 @@ def prepare(prompt: str, *, model: str | None = None, system: str | None = None,
     return Turn(find_target(model, settings), messages, options, stream, Limits(timeout=timeout))
 
 
-class ReplyStream:
+class _Replies:
+    """What the sync and async streams share: the turn, stopping it, and the reply."""
+
+    turn: Turn
+    _future: Any  # a concurrent or an asyncio future: both cancel and say if done
+
+    def close(self) -> None:
+        """Stop the stream, keeping what arrived (the reply is marked interrupted)."""
+        if not self._future.done():
+            self._future.cancel()
+            self.turn.interrupted = True
+        if self.turn.ended is None:
+            self.turn.ended = time.perf_counter()
+
+    @property
+    def reply(self) -> Reply:
+        return self.turn.reply
+
+
+class ReplyStream(_Replies):
     """Text deltas as they arrive (iterate), then `.reply`. `close()` stops the stream and
     keeps what arrived, as an interrupted reply."""
 
@@ -214,24 +233,13 @@ class ReplyStream:
             raise
         self.turn.ended = time.perf_counter()
 
-    def close(self) -> None:
-        if not self._future.done():
-            self._future.cancel()
-            self.turn.interrupted = True
-        if self.turn.ended is None:
-            self.turn.ended = time.perf_counter()
-
     def wait(self) -> Reply:
         for _ in self:
             pass
         return self.reply
 
-    @property
-    def reply(self) -> Reply:
-        return self.turn.reply
 
-
-class AsyncReplyStream:
+class AsyncReplyStream(_Replies):
     """`ReplyStream` for code with its own event loop: `async for delta in stream`."""
 
     def __init__(self, turn: Turn, loop: BackgroundLoop | None = None) -> None:
@@ -257,21 +265,10 @@ class AsyncReplyStream:
             raise
         self.turn.ended = time.perf_counter()
 
-    def close(self) -> None:
-        if not self._future.done():
-            self._future.cancel()
-            self.turn.interrupted = True
-        if self.turn.ended is None:
-            self.turn.ended = time.perf_counter()
-
     async def wait(self) -> Reply:
         async for _ in self:
             pass
         return self.reply
-
-    @property
-    def reply(self) -> Reply:
-        return self.turn.reply
 
 
 def chat(prompt: str, *, model: str | None = None, system: str | None = None,

@@ -63,6 +63,16 @@ class ChatShape(Protocol):
     def read_reply(self, data: Any) -> Piece: ...
 
 
+def generation(options: Options, max_tokens_key: str) -> dict[str, Any]:
+    """The caller's generation parameters under the names a shape uses for them."""
+    params = dict(options.extra)
+    if options.max_tokens is not None:
+        params[max_tokens_key] = options.max_tokens
+    if options.temperature is not None:
+        params["temperature"] = options.temperature
+    return params
+
+
 def obj(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadEvent(f"expected a JSON object for {what}")
