@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -229,8 +230,9 @@ def bench_chat_first_token(repeat: int) -> Figure:
 
         async def first_raw_token() -> float:  # what one would write by hand, on one loop
             started = time.perf_counter()
-            async with client.stream("POST", url, json=body, headers=headers) as response:
-                async for line in response.aiter_lines():
+            async with client.stream("POST", url, json=body, headers=headers) as response, \
+                    contextlib.aclosing(response.aiter_lines()) as lines:
+                async for line in lines:
                     if '"content": "You' in line:
                         return time.perf_counter() - started
             raise AssertionError("no first token")
