@@ -109,15 +109,16 @@ def _check_answer(response: httpx.Response, access: ProviderAccess) -> None:
 async def _read(response: httpx.Response, access: ProviderAccess, cap: int,
                 cut: bool = False) -> bytes:
     """The body up to `cap` bytes: over it, too_large (or, with `cut`, the first `cap`)."""
-    chunks, size = [], 0
-    async for chunk in response.aiter_raw():
-        size += len(chunk)
-        chunks.append(chunk)
-        if size > cap:
-            if cut:
-                break
-            raise ProviderError(access.id, "too_large", f"answer is over the {cap}-byte cap")
-    return b"".join(chunks)[:cap]
+    parts, size = [], 0
+    async with contextlib.aclosing(response.aiter_raw()) as chunks:
+        async for chunk in chunks:
+            size += len(chunk)
+            parts.append(chunk)
+            if size > cap:
+                if cut:
+                    break
+                raise ProviderError(access.id, "too_large", f"answer is over the {cap}-byte cap")
+    return b"".join(parts)[:cap]
 
 
 def _raise_for_status(response: httpx.Response, body: bytes, access: ProviderAccess) -> None:
@@ -168,17 +169,18 @@ async def _lines(response: httpx.Response, access: ProviderAccess,
                  limits: Limits) -> AsyncIterator[bytes]:
     """The body's lines, without their ends; too_large past the total or one line's cap."""
     pending, total = b"", 0
-    async for chunk in response.aiter_raw():
-        total += len(chunk)
-        if total > limits.max_bytes:
-            raise ProviderError(access.id, "too_large",
-                                f"answer is over the {limits.max_bytes}-byte cap")
-        *lines, pending = (pending + chunk).split(b"\n")
-        for line in lines:
-            yield line.removesuffix(b"\r")
-        if len(pending) > limits.max_line:
-            raise ProviderError(access.id, "too_large",
-                                f"a line of the answer is over the {limits.max_line}-byte cap")
+    async with contextlib.aclosing(response.aiter_raw()) as chunks:
+        async for chunk in chunks:
+            total += len(chunk)
+            if total > limits.max_bytes:
+                raise ProviderError(access.id, "too_large",
+                                    f"answer is over the {limits.max_bytes}-byte cap")
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                yield line.removesuffix(b"\r")
+            if len(pending) > limits.max_line:
+                raise ProviderError(access.id, "too_large", "a line of the answer is over "
+                                    f"the {limits.max_line}-byte cap")
     if pending:
         yield pending
 
