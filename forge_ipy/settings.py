@@ -115,7 +115,8 @@ def _choice(name: str, value: object, allowed: tuple[str, ...], origin: str) -> 
 
 # The most each number of seconds may be: asyncio's timers overflow on huge values, and a
 # longer wait or TTL is a typo, not a wish.
-MAX_SECONDS = {"provider_timeout_seconds": 3600.0, "model_cache_ttl_seconds": 366 * 86400.0}
+MAX_SECONDS = {"provider_timeout_seconds": 3600.0, "model_cache_ttl_seconds": 366 * 86400.0,
+               "chat_timeout_seconds": 3600.0}
 
 
 def _positive(name: str, value: object, origin: str) -> float:

@@ -434,3 +434,12 @@ def test_a_providers_error_text_cannot_drive_the_terminal(served):
     body = b'{"error": {"message": "bad \\u001b[2J request\\nfrom test-key-openai"}}'
     assert error_detail(body, access) == "bad \\x1b[2J request from ***"
     assert error_text("stop \x1b]0;x\x07 test-key-openai", access) == "stop \\x1b]0;x\\x07 ***"
+
+
+def test_chat_timeout_seconds_is_validated_like_the_other_limits(served, monkeypatch):
+    monkeypatch.setenv("FORGE_CHAT_TIMEOUT_SECONDS", "1e300")
+    with pytest.raises(ForgeError, match=r"chat_timeout_seconds = '1e300' \(from "
+                       r"\$FORGE_CHAT_TIMEOUT_SECONDS\) must be a number of seconds above 0 "
+                       r"and at most 3600"):
+        forge_ipy.chat(PROMPT, model="openai/gpt-4o")
+    assert served.chat_bodies == []
