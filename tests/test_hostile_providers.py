@@ -420,12 +420,12 @@ def test_a_password_in_the_api_root_is_never_shown(monkeypatch, catalog, closed_
     [access] = logged_in(("openai",))
 
     assert access.shown_root == display_root(root)
-    assert "s3cr3t" not in access.shown_root and "admin:***@" in access.shown_root
+    assert "s3cr3t" not in access.shown_root and "admin" not in access.shown_root
     assert "s3cr3t" not in redact(f"echo {root}", access.secrets)
     done = subprocess.run([sys.executable, "-m", "forge_ipy", "providers"], capture_output=True,
                           text=True, env=dict(os.environ), timeout=60)
     assert done.returncode == 0, done.stderr
-    assert "admin:***@" in done.stdout and "s3cr3t" not in done.stdout + done.stderr
+    assert access.shown_root in done.stdout and "s3cr3t" not in done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("root", ["http://u:pw@[::1", "http://u:pw@host:99999/v1"])
@@ -488,7 +488,7 @@ def test_current_shows_the_root_without_its_password(loopback, monkeypatch, cata
     now = catalog.current()
 
     assert now is not None and now.api_root == display_root(root)
-    assert "admin:***@" in now.api_root and "s3cr3t" not in now.api_root
+    assert "s3cr3t" not in now.api_root and "admin" not in now.api_root
 
 
 @pytest.mark.parametrize("declared", ["9" * 5000, str(1 << 40)])

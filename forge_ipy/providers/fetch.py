@@ -10,8 +10,10 @@ a server sent reaches a message only through `server_text` (key removed, control
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -19,7 +21,7 @@ import httpx
 
 from ..domain import MAX_MODELS_PER_PROVIDER, Model
 from ..errors import ProviderError
-from ..redact import shown
+from ..redact import redact, shown
 from ..text import printable
 from .body import parse_json, read_body
 from .registry import ProviderAccess
@@ -42,7 +44,7 @@ async def fetch_models(
 ) -> list[Model]:
     """Every model `access` offers, following every page, each id once (the first wins);
     raises ProviderError. Waits on the network here; parses each page in a worker thread."""
-    _check_root(access)
+    check_root(access)
     wire = wire_module(access.spec.wire)
     headers = wire.headers(access.key)
     request: PageRequest | None = wire.first_page()
@@ -67,7 +69,7 @@ async def fetch_document(
     the size cap counted after decompression, errors as ProviderError); unparsed, so a big
     document is parsed off the loop.
     """
-    _check_root(access)
+    check_root(access)
     _, body = await _get_body(client, access, PageRequest(""), headers or {}, max_body_bytes)
     return body
 
@@ -77,12 +79,22 @@ async def _get_body(
     headers: dict[str, str], max_body_bytes: int,
 ) -> tuple[httpx.Response, bytes]:
     url = access.root + request.path
-    try:
+    with request_errors(access):
         async with client.stream("GET", url, params=request.params, headers=headers) as response:
             body = await read_body(response, provider_id=access.id, limit=max_body_bytes,
                                    secrets=access.secrets)
+    check_status(response, body, access)  # cheap: an error body is parsed only when short
+    return response, body
+
+
+@contextlib.contextmanager
+def request_errors(access: ProviderAccess) -> Iterator[None]:
+    """httpx's errors while asking `access` become ProviderErrors that never quote the key
+    (the one translation, shared by listing and chat)."""
+    try:
+        yield
     except httpx.TimeoutException:
-        raise _error(access, "timeout", f"no answer from {_origin(access)}") from None
+        raise _error(access, "timeout", f"no answer from {origin(access)}") from None
     except (httpx.LocalProtocolError, UnicodeEncodeError):
         # A key with a character no HTTP header can carry (a pasted zero-width space, a
         # newline). The library's message quotes the header: never show it.
@@ -90,11 +102,9 @@ async def _get_body(
                      f"check it ({access.key_source or 'no key'})") from None
     except httpx.TransportError as exc:
         reason = type(exc).__name__ if not str(exc) else server_text(str(exc), access)
-        raise _error(access, "unreachable", f"cannot reach {_origin(access)}: {reason}") from None
+        raise _error(access, "unreachable", f"cannot reach {origin(access)}: {reason}") from None
     except (httpx.InvalidURL, ValueError, OverflowError):
         raise _invalid_root(access) from None
-    _check_status(response, body, access)  # cheap: an error body is parsed only when short
-    return response, body
 
 
 def _take_page(wire: ModuleType, access: ProviderAccess, request: PageRequest,
@@ -137,11 +147,11 @@ def _check_count(access: ProviderAccess, count: int) -> None:
                      f"{MAX_MODELS_PER_PROVIDER} per provider")
 
 
-def _check_status(response: httpx.Response, body: bytes, access: ProviderAccess) -> None:
+def check_status(response: httpx.Response, body: bytes, access: ProviderAccess) -> None:
     status = response.status_code
     if 200 <= status < 300:
         return
-    detail = _error_detail(body, access)
+    detail = error_detail(body, access)
     if status in (401, 403) or (status == 400 and _says_bad_key(body)):
         hint = f"check the key ({access.key_source or 'none set'})"
         raise _error(access, "auth", f"HTTP {status}: {detail or 'key refused'}; {hint}")
@@ -157,7 +167,7 @@ def _says_bad_key(body: bytes) -> bool:
     return any(phrase in text for phrase in _BAD_KEY_PHRASES)
 
 
-def _error_detail(body: bytes, access: ProviderAccess) -> str:
+def error_detail(body: bytes, access: ProviderAccess) -> str:
     """The provider's own error message, if it gave one in JSON, on one short line."""
     try:  # an error body worth quoting is short; a longer one is not parsed at all
         data = json.loads(body[:_ERROR_BODY_BYTES])
@@ -178,7 +188,13 @@ def server_text(text: str, access: ProviderAccess, limit: int = 200) -> str:
     return shown(text, access.secrets, limit)
 
 
-def _check_root(access: ProviderAccess) -> None:
+def scrub(text: str, access: ProviderAccess) -> str:
+    """Remove every form of the key (and a password in the API root) from text a server sent
+    back: raw, URL-encoded, base64, long fragments (redact.py)."""
+    return redact(text, access.secrets)
+
+
+def check_root(access: ProviderAccess) -> None:
     """Refuse a root no request can go to, before the network stack trips over it."""
     try:
         url = httpx.URL(access.root)
@@ -196,7 +212,7 @@ def _invalid_root(access: ProviderAccess) -> ProviderError:
                   "fix it (FORGE_<ID>_BASE_URL or config.toml)")
 
 
-def _origin(access: ProviderAccess) -> str:
+def origin(access: ProviderAccess) -> str:
     try:
         return httpx.URL(access.root).host or access.shown_root
     except (httpx.InvalidURL, ValueError):

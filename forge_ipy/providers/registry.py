@@ -14,10 +14,14 @@ from dataclasses import dataclass, field, replace
 from ..credentials import STORE_NAME, fingerprint, load_store
 from ..errors import SettingError
 from ..settings import config_dir, file_stamp, load_config
+from ..text import printable
 
 # Groq and Mistral speak the OpenAI shape with extra fields, which the openai module reads.
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 WIRES = ("openai", "anthropic", "gemini", "openrouter", "together", "ollama")
+# The chat shape (forge_ipy/chat/<shape>.py) each list shape's providers answer in; a wire
+# not named here speaks OpenAI's, as the gateways do.
+CHAT_SHAPES = {"anthropic": "anthropic", "gemini": "gemini", "ollama": "ollama"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,12 @@ class ProviderSpec:
     # SDK variables naming the API root, each with the suffix that makes it ours (e.g. `/v1`).
     sdk_root_envs: tuple[tuple[str, str], ...] = ()
     keyless: bool = False
+    # The chat column: which chat shape the provider answers; derived from `wire` when empty.
+    chat_wire: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.chat_wire:
+            object.__setattr__(self, "chat_wire", CHAT_SHAPES.get(self.wire, "openai"))
 
 
 BUILTINS: tuple[ProviderSpec, ...] = (
@@ -106,20 +116,19 @@ def root_password(root: str) -> str | None:
 
 
 def display_root(root: str) -> str:
-    """`root` as it may be shown: a password in it (`https://user:pw@host`) replaced by ***."""
-    if "@" not in root:
-        return root
+    """`root` as it may be shown: no user or password (a key pasted into a URL), no query
+    or fragment (`?api-key=…`), control characters escaped."""
     from urllib.parse import urlsplit, urlunsplit  # here: shell completion never needs it
 
     try:
         parts = urlsplit(root)
-        password = parts.password
-    except ValueError:
-        return root.rsplit("@", 1)[-1]  # unparseable: show the part after the user info
-    if not password:
-        return root
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"  # an IPv6 address
+        netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    except ValueError:  # a port that is not a number: show no more than the scheme
+        return printable(root.split("://", 1)[0] + "://…")
+    return printable(urlunsplit((parts.scheme, netloc, parts.path, "", "")))
 
 
 def _provider_tables(config: dict) -> dict[str, object]:
@@ -154,7 +163,7 @@ def _custom_specs(config: dict) -> list[ProviderSpec]:
             # A built-in's table moves its root (applied by `resolve`) and may rename it or
             # name another key variable; what it leaves out stays as in the table above.
             specs.append(replace(
-                builtin, name=str(table.get("name", builtin.name)), wire=kind,
+                builtin, name=str(table.get("name", builtin.name)), wire=kind, chat_wire="",
                 key_envs=(key_env,) if key_env else builtin.key_envs,
             ))
             continue
