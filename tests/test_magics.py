@@ -264,11 +264,26 @@ def test_forge_models_footer_shows_each_provider_state(ip, loopback, serve, caps
     again = ip.run_line_magic("forge_models", "")
     assert again.states()[0] == "OpenAI: cached just now"
     assert again.states()[1].startswith("Groq: failed: HTTP 500")
-    assert "<li>OpenAI: cached just now</li>" in again._repr_html_()
+    # One compact state line, the failure set apart for colour.
+    assert ('<p class="states">3 models from 1 provider · 1 cached just now · '
+            '<span class="failed">groq failed: HTTP 500') in again._repr_html_()
     result, out, _ = cell(ip, capsys, "%forge_models")
     assert result.success
-    assert "3 models" in out and "Groq: failed: HTTP 500" in out
-    assert out.index("gpt-4o") < out.index("3 models") < out.index("OpenAI: cached")
+    # A shell that shows HTML gets a one-line text/plain beside it, not a second table.
+    assert "Out[0]: 3 models from 1 provider · 1 cached just now · groq failed" in out
+    assert "gpt-4o" not in out
+    text = again.text()
+    assert text.index("gpt-4o") < text.index("3 models from 1 provider · 1 cached")
+
+
+def test_forge_models_in_a_terminal_prints_the_whole_table(ip, served, capsys):
+    ip.display_formatter.active_types = ["text/plain"]  # as TerminalInteractiveShell does
+    try:
+        result, out, _ = cell(ip, capsys, "%forge_models -p openai")
+    finally:
+        ip.display_formatter.active_types = list(ip.display_formatter.format_types)
+    assert result.success
+    assert "openai    gpt-4o-mini\n" in out and "\n4 models from 1 provider · 1 fresh" in out
 
 
 def test_forge_models_for_an_unknown_provider_is_a_usage_error(ip, served, capsys):

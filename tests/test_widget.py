@@ -183,7 +183,7 @@ def test_favourites_and_recents_are_groups_above_the_providers(all_providers):
     assert [g["label"] for g in picker.groups[:2]] == ["Favourites", "Recently used"]
     assert values(picker, "favourites") == ["gemini/gemini-2.5-pro", "openai/gpt-4o"]
     assert dict(group(picker, "favourites")["options"])["gemini/gemini-2.5-pro"] == \
-        "gemini-2.5-pro  1.05M  · Google Gemini"
+        "gemini-2.5-pro  1M  · Google Gemini"
     assert saved_state()["favourites"] == ["gemini/gemini-2.5-pro", "openai/gpt-4o"]
 
     frontend_sends(picker, {"type": "favourite", "value": "gemini/gemini-2.5-pro"})
