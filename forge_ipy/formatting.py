@@ -129,6 +129,14 @@ def listing_line(listing: ModelListing, now: float) -> str:
                        *(text for text, _ in state_parts(listing.providers, now))])
 
 
+def refresh_summary(listing: ModelListing) -> str:
+    """`Refreshed 3 providers, 120 models.`, and which models are new on a second line."""
+    text = (f"Refreshed {format_count(len(listing.providers), 'provider')}, "
+            f"{format_count(len(listing), 'model')}.")
+    added = new_models(listing)
+    return f"{text}\n{added}" if added else text
+
+
 def new_models(listing: ModelListing, most: int = 5) -> str:
     """`3 new: openai/gpt-5, …` for the models a refresh brought; '' when none are shown."""
     names = sorted(n for n in (m.full_name for m in listing.models) if n in listing.new)

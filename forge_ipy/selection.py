@@ -91,6 +91,13 @@ def resolve_name(catalog: Catalog, name: str,
 
 
 def _unknown(name: str, listing: ModelListing, provider_id: str | None) -> SelectionError:
+    from .hints import every_provider_failed, nobody_logged_in
+
+    if not listing.providers:
+        return SelectionError(f"cannot check {name!r}: {nobody_logged_in()}")
+    failed = every_provider_failed(listing)
+    if failed:
+        return SelectionError(f"cannot check {name!r}: {failed}")
     status = listing.status(provider_id) if provider_id else None
     if provider_id and status is not None and not status.ok and not status.model_count:
         return SelectionError(f"cannot check {name!r}: {provider_id} failed ({status.error})")

@@ -478,7 +478,7 @@ def test_forge_cache_stats_clear_refresh(ip, served, capsys):
 
     before = request_count(served)
     refreshed = ip.run_line_magic("forge_cache", "refresh -p openai")
-    assert refreshed.text == "Refreshed 1 provider(s), 4 models."
+    assert refreshed.text == "Refreshed 1 provider, 4 models."
     assert request_count(served) == before + 1 and request_count(served, "openai") == 2
 
     assert ip.run_line_magic("forge_cache", "clear -p openai").text == \

@@ -19,8 +19,12 @@ from IPython.display import display
 from traitlets import Float, TraitError, Unicode, validate
 
 from ..errors import ForgeError, describe_os_error
+from ..hints import nobody_logged_in
 from ..settings import SETTING_NAMES
 from ..settings import validate as validate_setting
+
+# Where the magics point a person for the provider table.
+_LISTER = "%forge_providers"
 
 
 def _in_notebook(shell: Any) -> bool:
@@ -86,6 +90,8 @@ class ForgeMagics(Magics):
 
         args = _parse(self.forge_models, line)
         listing = self._fetch(args.provider, refresh=args.refresh)
+        if not listing.providers:
+            raise UsageError(nobody_logged_in(args.provider or (), _LISTER))
         listing = listing.filter(args.search, tools=True if args.tools else None)
         return ModelTable(listing)
 
@@ -115,10 +121,17 @@ class ForgeMagics(Magics):
         return None
 
     def _choose_in_terminal(self) -> str | None:
+        import sys
+
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise UsageError("give a model: %forge_select PROVIDER/MODEL (no terminal here to "
+                             "open the chooser in); %forge_models lists them")
         from .chooser import choose_model
 
         catalog = self._catalog()
         listing = self._fetch(None, refresh=False)
+        if not listing.providers:
+            raise UsageError(nobody_logged_in((), _LISTER))
         current = catalog.current()
         return choose_model(listing, current.full_name if current else None,
                             favourites=catalog.favourites(), recents=catalog.recents())
@@ -147,7 +160,10 @@ class ForgeMagics(Magics):
                 rows.append([spec.id, spec.name, logged, source, access.root,
                              state if logged == "yes" else ""])
         headers = ["id", "name", "logged in", "key", "API root", "state"]
-        return TextBlock(format_table(headers, rows))
+        table = format_table(headers, rows)
+        if not any(row[2] == "yes" and row[3] != "no key needed" for row in rows):
+            table += f"\n\n{nobody_logged_in((), '%forge_providers')}"
+        return TextBlock(table)
 
     # -- %forge_cache -------------------------------------------------------------------
     @magic_arguments()
@@ -160,7 +176,7 @@ class ForgeMagics(Magics):
     def forge_cache(self, line: str) -> Any:
         """Cache diagnostics (hits, misses, stale serves, refreshes, errors, entries), or
         clear / refresh the cached lists."""
-        from ..formatting import format_cache_stats
+        from ..formatting import format_cache_stats, refresh_summary
         from .display import TextBlock
 
         args = _parse(self.forge_cache, line)
@@ -171,8 +187,9 @@ class ForgeMagics(Magics):
             return TextBlock(f"Cleared {len(cleared)} cached provider list(s).")
         if args.action == "refresh":
             listing = self._fetch(args.provider, refresh=True)
-            return TextBlock(f"Refreshed {len(listing.providers)} provider(s), "
-                             f"{len(listing)} models.")
+            if not listing.providers:
+                raise UsageError(nobody_logged_in(args.provider or (), _LISTER))
+            return TextBlock(refresh_summary(listing))
         return TextBlock(format_cache_stats(catalog.stats(), time.time(), "this kernel"))
 
     # -- shared -------------------------------------------------------------------------
