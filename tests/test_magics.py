@@ -364,6 +364,55 @@ def test_forge_select_refuses_with_a_one_line_usage_error(ip, loopback, serve, c
     assert not (config_dir() / "state.json").exists()
 
 
+# -- nobody logged in, everyone down, no terminal ---------------------------------------
+@pytest.mark.parametrize("line", ["%forge_models", "%forge_select gpt-4o",
+                                  "%forge_cache refresh"])
+def test_nobody_logged_in_says_how_to_log_in(ip, capsys, line):
+    result, _, err = cell(ip, capsys, line)
+    assert isinstance(result.error_in_exec, UsageError)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err
+    assert "not logged in to any provider. Set a key such as OPENAI_API_KEY, or run " \
+           "`forge-ipy login PROVIDER`;" in lines[0]
+
+
+def test_forge_providers_with_nobody_logged_in_ends_with_how_to_log_in(ip):
+    text = ip.run_line_magic("forge_providers", "").text
+    assert text.splitlines()[-1] == (
+        "not logged in to any provider. Set a key such as OPENAI_API_KEY, or run "
+        "`forge-ipy login PROVIDER`; %forge_providers lists them.")
+
+
+def test_every_provider_down_gives_the_real_cause_not_unknown_model(ip, loopback, serve,
+                                                                   capsys):
+    loopback.add("openai", failure="status:500")
+    loopback.add("anthropic", failure="status:401")
+    serve()
+    result, _, err = cell(ip, capsys, "%forge_select openai/gpt-4o")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "unknown model" not in err
+    assert err.startswith("UsageError: cannot check 'openai/gpt-4o': every provider failed: "
+                          "openai: HTTP 500") and "; anthropic: HTTP 401" in err
+
+
+def test_forge_select_without_a_terminal_is_one_line(ip, served, capsys):
+    result, out, err = cell(ip, capsys, "%forge_select")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert out == "" and "Traceback" not in err
+    assert err.strip() == ("UsageError: give a model: %forge_select PROVIDER/MODEL (no "
+                           "terminal here to open the chooser in); %forge_models lists them")
+
+
+def test_completion_with_a_broken_config_gives_nothing_not_a_traceback(ip, served, capsys):
+    ip.run_line_magic("forge_models", "")
+    config_dir().mkdir(parents=True, exist_ok=True)
+    (config_dir() / "config.toml").write_text("model_cache_strategy = [unclosed\n")
+    assert completed(ip, "%forge_select gp") == []
+    assert completed(ip, "%forge_models -p op") == []
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+
+
 # -- completion ------------------------------------------------------------------------
 def completed(ip: InteractiveShell, line: str) -> list[str]:
     """The lines that accepting each completion offered at the end of `line` would give."""
@@ -542,8 +591,9 @@ def test_bare_forge_select_in_a_terminal_opens_the_chooser(ip, served, capsys, m
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
 
-    from forge_ipy.ipython import chooser
+    from forge_ipy.ipython import chooser, magics
 
+    monkeypatch.setattr(magics, "_has_terminal", lambda: True)
     with create_pipe_input() as pipe:
         monkeypatch.setattr(chooser, "choose_model", functools.partial(
             chooser.choose_model, input=pipe, output=DummyOutput()))

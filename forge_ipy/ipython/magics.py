@@ -121,9 +121,7 @@ class ForgeMagics(Magics):
         return None
 
     def _choose_in_terminal(self) -> str | None:
-        import sys
-
-        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        if not _has_terminal():
             raise UsageError("give a model: %forge_select PROVIDER/MODEL (no terminal here to "
                              "open the chooser in); %forge_models lists them")
         from .chooser import choose_model
@@ -228,6 +226,14 @@ class ForgeMagics(Magics):
             return handle
         print(text.text)
         return True
+
+
+def _has_terminal() -> bool:
+    """Whether the chooser can take the keyboard: a kernel without widgets, or IPython fed
+    by a pipe, has no terminal."""
+    import sys
+
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 def _parse(magic: Any, line: str) -> Any:
