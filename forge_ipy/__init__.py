@@ -37,6 +37,30 @@ _LAZY = {
 }
 
 
+def _log_from_environment() -> None:
+    """`FORGE_IPY_LOG=debug` (or info, warning…) shows the `forge_ipy` log on stderr."""
+    import os
+
+    level = os.environ.get("FORGE_IPY_LOG", "").strip().upper()
+    if not level:
+        return
+    import logging
+
+    logger = logging.getLogger("forge_ipy")
+    if not any(getattr(h, "forge_ipy_env", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        handler.forge_ipy_env = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    try:
+        logger.setLevel(level)
+    except ValueError:
+        logger.setLevel("DEBUG")
+
+
+_log_from_environment()
+
+
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:

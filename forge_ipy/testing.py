@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -229,9 +230,15 @@ class LoopbackProviders:
             (self.sink_requests if sink else self.requests).append(request)
 
 
+class _Server(ThreadingHTTPServer):
+    # Every provider is asked at once (and pages may follow): the default listen backlog of 5
+    # would refuse some connections and make clients retry.
+    request_queue_size = 128
+
+
 def _make_server(host: str, owner: LoopbackProviders, sink: bool) -> ThreadingHTTPServer:
     handler = type("Handler", (_Handler,), {"owner": owner, "sink": sink})
-    server = ThreadingHTTPServer((host, 0), handler)
+    server = _Server((host, 0), handler)
     server.daemon_threads = True
     return server
 
@@ -483,6 +490,9 @@ def main() -> None:
                "FORGE_IPY_CACHE_DIR": f"{folder}/cache"}
         for name, value in env.items():
             print(f"export {name}={shlex.quote(value)}", flush=True)
+        print(f"serving {len(server.providers)} demo providers at {server.base_url}; paste the "
+              "lines above into another shell to use them; Ctrl-C to stop", file=sys.stderr,
+              flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
 
