@@ -247,15 +247,7 @@ class ModelPicker(anywidget.AnyWidget):
         return ModelListing(models, statuses, self._new)
 
     def _build_groups(self) -> list[dict[str, Any]]:
-        """The compact table the front end draws; groups.model_groups decides the groups,
-        their order and labels, as for the terminal chooser."""
-        new = self._new
-        return [
-            {"id": g.id, "label": g.label, "kind": g.kind, "reason": g.reason,
-             "disabled": g.failed and not g.models,
-             "options": [[m.full_name, *model_cells(m, g.shortcut),
-                          "new" if m.full_name in new else ""] for m in g.models]}
-            for g in model_groups(self._listing(), self._favourites, self._recents)]
+        return picker_groups(self._listing(), self._favourites, self._recents)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """Where widgets cannot be drawn (VS Code reopening a notebook, nbconvert), the
@@ -301,10 +293,17 @@ class ModelPicker(anywidget.AnyWidget):
             self._push(status=f"could not save the selection: {exc}", status_kind="error")
 
 
-def _group(group_id: str, label: str, kind: str, options: list[list[str]], reason: str = "",
-           *, disabled: bool = False) -> dict[str, Any]:
-    return {"id": group_id, "label": label, "kind": kind, "disabled": disabled,
-            "reason": reason, "options": options}
+def picker_groups(listing: ModelListing, favourites: Sequence[str] = (),
+                  recents: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """The `groups` trait: groups.model_groups decides the groups, their order and labels,
+    as for the terminal chooser; each option is the model's cells."""
+    new = listing.new
+    return [
+        {"id": g.id, "label": g.label, "kind": g.kind, "reason": g.reason,
+         "disabled": g.failed and not g.models,
+         "options": [[m.full_name, *model_cells(m, g.shortcut),
+                      "new" if m.full_name in new else ""] for m in g.models]}
+        for g in model_groups(listing, favourites, recents)]
 
 
 def _by_provider(listing: ModelListing) -> dict[str, tuple[ProviderStatus, tuple[Model, ...]]]:
