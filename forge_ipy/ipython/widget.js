@@ -114,8 +114,7 @@ function render({ model, el: host }) {
       for (const entry of shown) next.push({ entry });
       if (g.group.kind === "provider") matched += shown.length;
     }
-    rows = next;
-    if (chosen && !rows.some((r) => r.entry === chosen)) chosen = null;
+    rows = next; // the highlight stays when the search hides it, for when it shows again
     canvas.style.height = `${rows.length * measure()}px`;
     showInfo();
     draw();
@@ -264,6 +263,7 @@ function render({ model, el: host }) {
     updateFavourite();
   }
 
+  const isShown = (entry) => Boolean(entry) && rows.some((r) => r.entry === entry);
   const steps = { ArrowDown: 1, ArrowUp: -1, PageDown: LIST_ROWS, PageUp: -LIST_ROWS };
 
   let pending = 0;
@@ -273,7 +273,7 @@ function render({ model, el: host }) {
     pending = requestAnimationFrame(() => {
       pending = 0;
       applyFilter();
-      if (chosen) reveal();
+      if (isShown(chosen)) reveal();
       else list.scrollTop = 0;
     });
   });
@@ -285,7 +285,7 @@ function render({ model, el: host }) {
     } else if (event.key === "Enter") {
       event.preventDefault();
       applyFilter();
-      pick(chosen || (rows.find((r) => r.entry) || {}).entry);
+      pick(isShown(chosen) ? chosen : (rows.find((r) => r.entry) || {}).entry);
     } else if (event.key === "Escape" && search.value) {
       event.preventDefault();
       event.stopPropagation(); // keep Jupyter from leaving edit mode
@@ -303,7 +303,7 @@ function render({ model, el: host }) {
       move(event.key === "Home" ? -rows.length : rows.length);
     } else if (event.key === "Enter") {
       event.preventDefault();
-      pick(chosen);
+      if (isShown(chosen)) pick(chosen);
     }
   });
   list.addEventListener("click", (event) => {
@@ -348,14 +348,22 @@ function render({ model, el: host }) {
   for (const [event, handler] of listeners) model.on(event, handler);
   rebuild();
   showStatus();
-  // Once the host has put the picker on the page: measure a row, then show the highlight.
-  requestAnimationFrame(() => {
-    rowHeight = 0;
-    applyFilter();
-    reveal();
+  // Once the host has put the picker on the page (a notebook may do so after render), and
+  // whenever it is shown again: measure a row, then scroll to the highlight.
+  let laidOut = false;
+  const resized = new ResizeObserver(() => {
+    const shown = list.clientHeight > 0;
+    if (shown && !laidOut) {
+      rowHeight = 0;
+      applyFilter();
+      reveal();
+    }
+    laidOut = shown;
   });
+  resized.observe(list);
 
   return () => {
+    resized.disconnect();
     if (pending) cancelAnimationFrame(pending);
     for (const [event, handler] of listeners) model.off(event, handler);
   };
