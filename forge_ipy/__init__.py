@@ -1,7 +1,8 @@
 """forge-ipy: every model of every logged-in LLM provider in one list, and one place to pick.
 
 In IPython or Jupyter: `%load_ext forge_ipy`, then `%forge_models` and `%forge_select`.
-From Python: `get_all_models()`, `select(name)`, `current()`. From a shell: `forge-ipy`.
+From Python: `get_all_models()`, `select(name)`, `current()`; `picker()` is the notebook
+picker as a widget (marimo: `mo.ui.anywidget(forge_ipy.picker())`). From a shell: `forge-ipy`.
 
 Imports are lazy so that `%load_ext` and shell completion stay fast.
 """
@@ -17,6 +18,7 @@ __all__ = [
     "current",
     "get_all_models",
     "load_ipython_extension",
+    "picker",
     "refresh",
     "select",
     "stats",
@@ -29,11 +31,12 @@ if TYPE_CHECKING:
     from .catalog import current, get_all_models, refresh, select, stats
     from .domain import Model, ModelListing
     from .errors import ForgeError
+    from .ipython.widget import picker
 
 _LAZY = {
     "get_all_models": "catalog", "select": "catalog", "current": "catalog",
     "refresh": "catalog", "stats": "catalog", "Model": "domain", "ModelListing": "domain",
-    "ForgeError": "errors",
+    "ForgeError": "errors", "picker": "ipython.widget",
 }
 
 

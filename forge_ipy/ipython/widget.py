@@ -293,6 +293,16 @@ class ModelPicker(anywidget.AnyWidget):
             self._push(status=f"could not save the selection: {exc}", status_kind="error")
 
 
+def picker(**settings: object) -> ModelPicker:
+    """The model picker as a widget, for any front end that shows anywidgets: Jupyter
+    (`%forge_select` shows the same), marimo (`mo.ui.anywidget(forge_ipy.picker())`).
+
+    `settings` override the environment and config.toml for its fetches, as `%config
+    ForgeMagics` does (e.g. ``model_cache_strategy="fresh"``).
+    """
+    return ModelPicker(settings=settings)
+
+
 def picker_groups(listing: ModelListing, favourites: Sequence[str] = (),
                   recents: Sequence[str] = ()) -> list[dict[str, Any]]:
     """The `groups` trait: groups.model_groups decides the groups, their order and labels,
