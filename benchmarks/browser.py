@@ -5,8 +5,10 @@
    own. Per keystroke: the main thread's script, style and layout time Chromium counts
    (typing narrows: `g`, `gr`, `gro`, `groq-model-01`, `groq-model-011`; Backspace widens
    back to all 2,002 options).
-2. `%forge_models` in a real JupyterLab with 2,000 models: Shift+Enter to the table in the
-   DOM (`--lab`; starts JupyterLab with tests/browser's helpers, so it takes a minute).
+2. `%forge_models` in a real JupyterLab with 2,000 models: Shift+Enter to the frame after
+   the table is in the DOM, beside the same for `print('tiny')` (the floor of a round trip
+   to the kernel on this machine), and the size of the output a notebook saves (`--lab`;
+   starts JupyterLab with tests/browser's helpers, so it takes a minute).
 
     .venv/bin/python benchmarks/browser.py [--lab] [--screenshot DIR] [--dark]
 
@@ -120,10 +122,35 @@ def picker_filter(page: Any, screenshot: Path | None, dark: bool) -> dict[str, A
             "options": sum(len(g["options"]) for g in sample_groups())}
 
 
+def shift_enter_ms(page: Any, cdp: Any, index: int, condition: str) -> tuple[float, Any]:
+    """Shift+Enter in cell `index` until `condition` (JS) holds, in ms; with the main
+    thread's script, style and layout time over the same span."""
+    import time
+
+    def work() -> dict[str, float]:
+        return {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
+    cell.locator(".cm-content").click()
+    page.evaluate("""(condition) => { window.__seen = null; const start = performance.now();
+        const check = new Function('return ' + condition);
+        new MutationObserver((_, observer) => {
+          if (check()) { observer.disconnect();
+            requestAnimationFrame(() => { window.__seen = performance.now() - start; }); } })
+          .observe(document.body, {childList: true, subtree: true}); }""", condition)
+    before = work()
+    page.keyboard.press("Shift+Enter")
+    page.wait_for_function("() => window.__seen !== null", timeout=60_000)
+    after = work()
+    seen = page.evaluate("() => window.__seen")
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+    time.sleep(0.5)
+    return seen, {name: round((after[name] - before[name]) * 1000) for name in WORK}
+
+
 def forge_models_in_lab(page: Any, screenshot: Path | None) -> dict[str, Any]:
     """Shift+Enter on `%forge_models` (2,000 cached models) to the table in the DOM."""
     import tempfile
-    import time
 
     sys.path.insert(0, str(ROOT))
     from forge_ipy.testing import LoopbackProviders, sample_models
@@ -138,37 +165,41 @@ def forge_models_in_lab(page: Any, screenshot: Path | None) -> dict[str, Any]:
     lab = _start_lab(Path(tempfile.mkdtemp(prefix="forge-bench-")), providers, {}, "lab")
     try:
         _wait_ready(lab)
-        lab.write_notebook("bench.ipynb", ["%load_ext forge_ipy\n%forge_models -p openai",
-                                           "%forge_models"])
+        lab.write_notebook("bench.ipynb", [
+            "%load_ext forge_ipy\n%forge_models -p openai", "%forge_models",
+            "import time\nfrom forge_ipy.ipython.display import ModelTable\n"
+            "t = time.perf_counter()\ndata, _ = get_ipython().display_formatter.format("
+            "get_ipython().run_line_magic('forge_models', ''))\n"
+            "print(round((time.perf_counter() - t) * 1000), sum(map(len, data.values())))",
+            "print('tiny')"])
         open_notebook(page, lab, "bench.ipynb")
         run_cell(page, 0)  # loads the extension and fills the cache
         wait_idle(page)
-        times = []
-        for _ in range(3):
-            cell = page.locator(".jp-Notebook .jp-Cell").nth(1)
-            cell.locator(".cm-content").click()
-            page.evaluate("""() => { window.__seen = null; const start = performance.now();
-                window.__start = start;
-                new MutationObserver((_, observer) => {
-                  const rows = document.querySelectorAll('.jp-Cell:nth-child(2) .forge-models tr');
-                  if (rows.length > 2000) { window.__seen = performance.now() - start;
-                                            observer.disconnect(); } })
-                  .observe(document.body, {childList: true, subtree: true}); }""")
-            page.keyboard.press("Shift+Enter")
-            page.wait_for_function("() => window.__seen !== null", timeout=60_000)
-            times.append(page.evaluate("() => window.__seen"))
-            wait_idle(page)
-            time.sleep(0.5)
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Performance.enable")
+        table = "document.querySelectorAll('.jp-Cell:nth-child(2) .forge-models tr').length > 2000"
+        tiny = ("[...document.querySelectorAll('.jp-Cell:nth-child(4) .jp-OutputArea-output')]"
+                ".some(o => o.textContent.includes('tiny'))")
+        runs = [shift_enter_ms(page, cdp, 1, table) for _ in range(3)]
+        baseline = [shift_enter_ms(page, cdp, 3, tiny) for _ in range(3)]
+        times = [t for t, _ in runs]
+        work = [w for _, w in runs]
+        run_cell(page, 2)
+        kernel_ms, output_chars = page.locator(".jp-Notebook .jp-Cell").nth(2).locator(
+            ".jp-OutputArea-output").inner_text().split()
         output = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".forge-models")
-        saved = json.loads(lab.root_dir.joinpath("bench.ipynb").read_text())
         if screenshot:
-            output.screenshot(path=str(screenshot / "forge-models.png"))
+            output.evaluate("o => o.scrollIntoView()")
+            page.screenshot(path=str(screenshot / "forge-models.png"))
         price = page.evaluate("""() => [...document.querySelectorAll('.forge-models td')]
             .find(td => td.textContent.startsWith('$'))?.textContent""")
         return {"forge_models_in_dom_ms": round(statistics.median(times), 1),
                 "forge_models_runs_ms": [round(t) for t in times],
-                "a_price_cell_reads": price,
-                "notebook_file_bytes_before_save": len(json.dumps(saved))}
+                "print_tiny_in_dom_ms": round(statistics.median(t for t, _ in baseline), 1),
+                "forge_models_browser_work_ms": work,
+                "forge_models_kernel_ms": int(kernel_ms),
+                "forge_models_output_chars": int(output_chars),
+                "a_price_cell_reads": price}
     finally:
         _stop(lab)
         providers.stop()

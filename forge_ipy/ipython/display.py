@@ -34,20 +34,26 @@ _e = html.escape
 _STYLE = """<style>
 .forge-models{font-family:var(--jp-ui-font-family,system-ui,sans-serif);
 color:var(--jp-ui-font-color1,inherit)}
-.forge-models table{border-collapse:collapse;margin:0}
-.forge-models th,.forge-models td{padding:1px 10px 1px 0;text-align:right;border:0;
-white-space:nowrap;background:none}
-.forge-models td:first-child{text-align:left;font-family:var(--jp-code-font-family,monospace)}
-.forge-models th{color:var(--jp-ui-font-color2,inherit);font-weight:600}
-.forge-models th:first-child,.forge-models .group th{text-align:left}
-.forge-models .group th{padding-top:6px;color:var(--jp-ui-font-color1,inherit);
+.forge-models table{table-layout:fixed;border-collapse:collapse;margin:0;width:auto;
+font-family:var(--jp-code-font-family,monospace);font-size:var(--jp-code-font-size,13px)}
+.forge-models .chunk{content-visibility:auto}
+.forge-models th,.forge-models td{padding:1px 0 1px 2ch;text-align:right;border:0;
+white-space:nowrap;overflow:hidden;text-overflow:ellipsis;background:none}
+.forge-models td:first-child,.forge-models th:first-child{text-align:left;padding-left:0}
+.forge-models td:nth-child(3),.forge-models th:nth-child(3){text-align:left}
+.forge-models thead th{color:var(--jp-ui-font-color2,inherit);font-weight:600;
+font-family:var(--jp-ui-font-family,sans-serif)}
+.forge-models .group th{text-align:left;padding:6px 0 1px;font-weight:600;
+font-family:var(--jp-ui-font-family,sans-serif);color:var(--jp-ui-font-color1,inherit);
 border-bottom:1px solid var(--jp-border-color2,#ccc)}
-.forge-models td:nth-child(3){text-align:left}
-.forge-models .new td:first-child::after{content:" new";font-size:smaller;
+.forge-models .new td:first-child::after{content:" new";
 font-family:var(--jp-ui-font-family,sans-serif);color:var(--jp-success-color1,#2e7d32)}
 .forge-models .states{margin:6px 0 0;color:var(--jp-ui-font-color2,inherit)}
 .forge-models .failed{color:var(--jp-error-color1,#c62828)}
 </style>"""
+# Rows per table: a browser styles and lays out only the tables in view
+# (`content-visibility: auto`), so 2,000 models show as fast as a few dozen.
+_CHUNK = 50
 
 
 _NEW = ' class="new"'
@@ -107,19 +113,36 @@ class ModelTable:
     def _repr_html_(self) -> str:
         names = {p.id: p.name for p in self.listing.providers}
         new = self.listing.new
+        groups = self.listing.by_provider()
+        rows = {pid: [(m.id, format_tokens(m.context_length), format_tools(m.tools),
+                       format_price(m), m.full_name in new) for m in models]
+                for pid, models in groups.items()}
+        # Fixed column widths (in characters of the monospace font), the same for every
+        # table, so the columns line up across them; the layout needs no pass over the rows.
+        header = ("model", "context", "tools", "price in / out per 1M")
+        widths = [max([len(header[i]), *(len(r[i]) for rs in rows.values() for r in rs)])
+                  for i in range(4)]
+        widths[0] = min(widths[0] + 4, 60)  # room for the " new" mark; very long ids clip
+        cols = "<colgroup>" + "".join(
+            f'<col style="width:{w + (0 if i == 0 else 2)}ch">' for i, w in enumerate(widths)
+        ) + "</colgroup>"
         parts = [_STYLE, '<div class="forge-models tex2jax_ignore mathjax_ignore">',
-                 "<table><thead><tr><th>model</th><th>context</th><th>tools</th>"
-                 "<th>price in / out per 1M</th></tr></thead>"]
-        for provider_id, models in self.listing.by_provider().items():
-            label = f"{names.get(provider_id, provider_id)} ({len(models)})"
-            parts.append(f'<tbody><tr class="group"><th colspan="4">{_e(label)}</th></tr>')
-            parts.extend(
-                f"<tr{_NEW if m.full_name in new else ''}><td>{_e(m.id)}</td>"
-                f"<td>{format_tokens(m.context_length)}</td><td>{format_tools(m.tools)}</td>"
-                f"<td>{_dollars(format_price(m))}</td></tr>"
-                for m in models)
-            parts.append("</tbody>")
-        parts.append("</table>")
+                 f"<table>{cols}<thead><tr>{''.join(f'<th>{h}</th>' for h in header)}"
+                 "</tr></thead></table>"]
+        for provider_id, group_rows in rows.items():
+            label = f"{names.get(provider_id, provider_id)} ({len(group_rows)})"
+            for start in range(0, len(group_rows), _CHUNK):
+                chunk = group_rows[start:start + _CHUNK]
+                title = (f'<tr class="group"><th colspan="4">{_e(label)}</th></tr>'
+                         if start == 0 else "")
+                size = f"{len(chunk) * 1.4 + (2 if title else 0):.1f}em"
+                parts.append(f'<div class="chunk" style="contain-intrinsic-size:auto {size}">'
+                             f"<table>{cols}<tbody>{title}")
+                parts.extend(
+                    f"<tr{_NEW if is_new else ''}><td>{_e(model_id)}</td><td>{context}</td>"
+                    f"<td>{tools}</td><td>{_dollars(price)}</td></tr>"
+                    for model_id, context, tools, price, is_new in chunk)
+                parts.append("</tbody></table></div>")
         states = [f'<span class="failed">{_e(text)}</span>' if failed else _e(text)
                   for text, failed in state_parts(self.listing.providers, self._now)]
         head = [self.summary(), *([added] if (added := new_models(self.listing)) else [])]
