@@ -375,9 +375,10 @@ def cmd_cache_stats(options: argparse.Namespace) -> int:
 
 def cmd_cache_clear(options: argparse.Namespace) -> int:
     from .catalog import get_catalog
+    from .formatting import cleared_summary
 
     cleared = get_catalog().clear_cache(options.provider)
-    print(f"Cleared {len(cleared)} cached provider list(s).")
+    print(cleared_summary(cleared))
     return 0
 
 

@@ -129,6 +129,11 @@ def listing_line(listing: ModelListing, now: float) -> str:
                        *(text for text, _ in state_parts(listing.providers, now))])
 
 
+def cleared_summary(cleared: Sequence[str]) -> str:
+    """`Cleared 1 cached provider list.`"""
+    return f"Cleared {format_count(len(cleared), 'cached provider list')}."
+
+
 def refresh_summary(listing: ModelListing) -> str:
     """`Refreshed 3 providers, 120 models.`, and which models are new on a second line."""
     text = (f"Refreshed {format_count(len(listing.providers), 'provider')}, "

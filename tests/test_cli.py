@@ -475,9 +475,9 @@ def test_cache_stats_json_clear_and_refresh(logged, capsys):
     assert code == 0 and "openrouter" in out and "hits" in out
 
     code, out, _ = run(capsys, "cache", "clear", "-p", "openai")
-    assert (code, out) == (0, "Cleared 1 cached provider list(s).\n")
+    assert (code, out) == (0, "Cleared 1 cached provider list.\n")
     code, out, _ = run(capsys, "cache", "clear")
-    assert (code, out) == (0, "Cleared 3 cached provider list(s).\n")  # with ollama's
+    assert (code, out) == (0, "Cleared 3 cached provider lists.\n")  # with ollama's
     assert json.loads(run(capsys, "cache", "stats", "--json")[1])["providers"] == []
 
     before = len(logged.requests)

@@ -531,8 +531,8 @@ def test_forge_cache_stats_clear_refresh(ip, served, capsys):
     assert request_count(served) == before + 1 and request_count(served, "openai") == 2
 
     assert ip.run_line_magic("forge_cache", "clear -p openai").text == \
-        "Cleared 1 cached provider list(s)."
-    assert ip.run_line_magic("forge_cache", "clear").text == "Cleared 3 cached provider list(s)."
+        "Cleared 1 cached provider list."
+    assert ip.run_line_magic("forge_cache", "clear").text == "Cleared 3 cached provider lists."
     assert "no cached lists" in ip.run_line_magic("forge_cache", "stats").text
 
     result, _, err = cell(ip, capsys, "%forge_cache wipe")

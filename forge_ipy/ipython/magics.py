@@ -174,7 +174,7 @@ class ForgeMagics(Magics):
     def forge_cache(self, line: str) -> Any:
         """Cache diagnostics (hits, misses, stale serves, refreshes, errors, entries), or
         clear / refresh the cached lists."""
-        from ..formatting import format_cache_stats, refresh_summary
+        from ..formatting import cleared_summary, format_cache_stats, refresh_summary
         from .display import TextBlock
 
         args = _parse(self.forge_cache, line)
@@ -182,7 +182,7 @@ class ForgeMagics(Magics):
         if args.action == "clear":
             with _user_errors():
                 cleared = catalog.clear_cache(args.provider)
-            return TextBlock(f"Cleared {len(cleared)} cached provider list(s).")
+            return TextBlock(cleared_summary(cleared))
         if args.action == "refresh":
             listing = self._fetch(args.provider, refresh=True)
             if not listing.providers:
