@@ -72,11 +72,16 @@ def load_config() -> dict[str, Any]:
         return memo[1]
     import tomllib  # here: most people have no config.toml, and completion must start fast
 
+    from .files import read_regular
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = tomllib.loads(fh.read())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise SettingError(f"{path} is not valid TOML ({exc}); fix or remove the file") from None
+        data = tomllib.loads(read_regular(path).decode("utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, RecursionError) as exc:  # damage of any kind: not UTF-8, not
+        # a regular file (ValueError, as TOMLDecodeError is), a number of 5000 digits
+        why = "it is nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise SettingError(f"{path} is not valid TOML ({why}); fix or remove the file") from None
     _config_memo[path] = (stamp, data)
     _warn_unknown_keys(path, data)
     return data
@@ -111,6 +116,7 @@ class Settings:
     model_cache_ttl_seconds: float = 3600.0
     model_cache_refresh: str = "background"
     provider_timeout_seconds: float = 10.0
+    model_facts_url: str = "https://models.dev/api.json"
 
 
 SETTING_NAMES = tuple(Settings.__dataclass_fields__)
@@ -130,14 +136,34 @@ def _choice(name: str, value: object, allowed: tuple[str, ...], origin: str) -> 
     return text
 
 
+# The most each number of seconds may be: asyncio's timers overflow on huge values, and a
+# longer wait or TTL is a typo, not a wish.
+MAX_SECONDS = {"provider_timeout_seconds": 3600.0, "model_cache_ttl_seconds": 366 * 86400.0}
+
+
 def _positive(name: str, value: object, origin: str) -> float:
     try:
         number = float("nan") if isinstance(value, bool) else float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         number = float("nan")
-    if not number > 0 or number == float("inf"):
-        raise SettingError(f"{name} = {value!r} ({origin}) must be a positive number of seconds")
+    most = MAX_SECONDS[name]
+    if not 0 < number <= most:
+        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:30]}…"
+        raise SettingError(f"{name} = {shown} ({origin}) must be a number of seconds "
+                           f"above 0 and at most {most:g}")
     return number
+
+
+def _url_or_off(name: str, value: object, origin: str) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    if text.lower() == "off":
+        return "off"
+    if text.startswith(("http://", "https://")) and len(text) > len("https://") and not any(
+            c.isspace() or ord(c) < 32 for c in text):
+        return text
+    # The value is not echoed: a URL may carry a password.
+    raise SettingError(f"{name} ({origin}) must be an http(s):// URL of a models.dev-style "
+                       "api.json, or off")
 
 
 def validate(name: str, value: object, origin: str = "argument") -> object:
@@ -148,6 +174,8 @@ def validate(name: str, value: object, origin: str = "argument") -> object:
         return _choice(name, value, REFRESH_MODES, origin)
     if name in ("model_cache_ttl_seconds", "provider_timeout_seconds"):
         return _positive(name, value, origin)
+    if name == "model_facts_url":
+        return _url_or_off(name, value, origin)
     raise SettingError(f"unknown setting {name!r}; known settings: {', '.join(SETTING_NAMES)}")
 
 

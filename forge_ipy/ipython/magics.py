@@ -22,6 +22,7 @@ from ..errors import ForgeError, describe_os_error
 from ..hints import nobody_logged_in
 from ..settings import SETTING_NAMES
 from ..settings import validate as validate_setting
+from ..text import printable
 
 # Where the magics point a person for the provider table.
 _LISTER = "%forge_providers"
@@ -57,6 +58,10 @@ class ForgeMagics(Magics):
     provider_timeout_seconds = _Seconds(
         None, allow_none=True, config=True,
         help="The most one provider may take, all pages included.")
+    model_facts_url = Unicode(
+        None, allow_none=True, config=True,
+        help="Where the live catalog of model facts comes from (models.dev's api.json "
+             "shape); off: the bundled snapshot only.")
 
     @validate(*SETTING_NAMES)
     def _validate_setting(self, proposal: dict[str, Any]) -> Any:
@@ -117,7 +122,7 @@ class ForgeMagics(Magics):
             if name is None:
                 return None
         with _user_errors():
-            print(self._catalog().select(name, settings=self.settings()).message)
+            print(printable(self._catalog().select(name, settings=self.settings()).message))
         return None
 
     def _choose_in_terminal(self) -> str | None:
@@ -158,7 +163,7 @@ class ForgeMagics(Magics):
                 rows.append([spec.id, spec.name, logged, source, access.root,
                              state if logged == "yes" else ""])
         headers = ["id", "name", "logged in", "key", "API root", "state"]
-        table = format_table(headers, rows)
+        table = format_table(headers, rows, widest=None)
         if not any(row[2] == "yes" and row[3] != "no key needed" for row in rows):
             table += f"\n\n{nobody_logged_in((), '%forge_providers')}"
         return TextBlock(table)
@@ -262,7 +267,7 @@ def _user_errors() -> Iterator[None]:
     """Turn forge-ipy's errors into UsageError: one line, no traceback."""
     try:
         yield
-    except ForgeError as exc:
-        raise UsageError(str(exc)) from None
+    except ForgeError as exc:  # may quote a model id: never a raw control character
+        raise UsageError(printable(exc)) from None
     except OSError as exc:
         raise UsageError(describe_os_error(exc)) from None
