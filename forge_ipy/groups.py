@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .domain import Model, ModelListing
-from .formatting import format_price, format_status, format_tokens
+from .formatting import CELL_CHARS, format_price, format_status, format_tokens
+from .text import printable
 
 FAVOURITES = "Favourites"
 RECENTS = "Recent"
@@ -63,15 +64,16 @@ def model_groups(listing: ModelListing, favourites: Sequence[str] = (),
             groups.append(Group(pid, "provider", pid, "", False, tuple(models[pid])))
             continue
         reason = format_status(status, now) if status.error or status.stale else ""
-        groups.append(Group(pid, "provider", status.name or pid, reason, bool(status.error),
-                            tuple(models.get(pid, ()))))
+        groups.append(Group(pid, "provider", printable(status.name or pid, CELL_CHARS), reason,
+                            bool(status.error), tuple(models.get(pid, ()))))
     return groups
 
 
 def model_cells(model: Model, shortcut: bool = False) -> tuple[str, str, str, str, str]:
-    """A model's columns: id (`provider/id` in a shortcut group), context, tools mark,
-    reasoning mark, price."""
-    return (model.full_name if shortcut else model.id, format_tokens(model.context_length),
+    """A model's columns: id (`provider/id` in a shortcut group; printable, cut to
+    CELL_CHARS), context, tools mark, reasoning mark, price."""
+    name = printable(model.full_name if shortcut else model.id, CELL_CHARS)
+    return (name, format_tokens(model.context_length),
             "tools" if model.tools else "", "reasoning" if model.reasoning else "",
             format_price(model))
 
