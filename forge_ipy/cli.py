@@ -6,7 +6,6 @@ runs it on every Tab.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 from collections.abc import Sequence
@@ -148,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # -- commands --------------------------------------------------------------------------
 def cmd_models(options: argparse.Namespace) -> int:
+    from .accounts import anyone_logged_in
     from .catalog import get_catalog
     from .domain import ModelListing
     from .formatting import (
@@ -158,12 +158,11 @@ def cmd_models(options: argparse.Namespace) -> int:
         models_summary,
         porcelain_lines,
     )
-    from .providers.registry import logged_in
 
     catalog = get_catalog()
     providers = tuple(options.provider or ())
     listing = ModelListing((), ())
-    if logged_in(providers or None):
+    if anyone_logged_in(providers):
         listing = catalog.get_all_models(providers or None, refresh=options.refresh)
         catalog.wait_background(timeout=_background_budget())
     listing = listing.filter(options.search, tools=True if options.tools else None)
@@ -194,9 +193,10 @@ def _print_json(document: object) -> None:
 
 
 def _nobody_logged_in(providers: tuple[str, ...]) -> int:
-    from .hints import nobody_logged_in
+    from .accounts import not_logged_in
 
-    print(f"forge-ipy: {nobody_logged_in(providers)}", file=sys.stderr)
+    message, _ = not_logged_in(providers)
+    print(f"forge-ipy: {message}", file=sys.stderr)
     return 0
 
 
@@ -230,27 +230,15 @@ def _background_budget() -> float:
 
 
 def cmd_providers(options: argparse.Namespace) -> int:
-    from .formatting import format_table
-    from .providers.registry import all_specs, is_logged_in, resolve
+    from .accounts import provider_rows
+    from .catalog import get_catalog
+    from .formatting import format_providers, providers_json
 
-    rows = []
-    for spec in all_specs().values():
-        access = resolve(spec)
-        if spec.keyless:
-            source = "no key needed"
-        else:
-            source = access.key_source or "not set: " + " or ".join(spec.key_envs or ("login",))
-        # A keyless server at its default root counts only when it answers (DESIGN.md).
-        probed = spec.keyless and not access.root_explicit
-        rows.append({"id": spec.id, "name": spec.name, "logged_in": is_logged_in(access),
-                     "when_running": probed, "key_source": source, "api_root": access.root})
+    rows = provider_rows(get_catalog())
     if options.json:
-        _print_json(rows)
-        return 0
-    table = [[str(r["id"]), str(r["name"]), "if running" if r["when_running"] else
-              "yes" if r["logged_in"] else "no", str(r["key_source"]), str(r["api_root"])]
-             for r in rows]
-    print(format_table(["id", "name", "logged in", "key", "API root"], table, widest=None))
+        _print_json(providers_json(rows, time.time()))
+    else:
+        print(format_providers(rows, time.time()))
     return 0
 
 
@@ -269,15 +257,15 @@ def cmd_select(options: argparse.Namespace) -> int:
 
 def _choose(catalog: Any) -> str | None:
     """The terminal chooser %forge_select opens in IPython; a usage error without a terminal."""
+    from .accounts import not_logged_in
     from .errors import SelectionError
-    from .hints import nobody_logged_in
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise SelectionError("give a model, e.g. `forge-ipy select openai/gpt-4o` (the "
                              "chooser needs a terminal); `forge-ipy models` lists them")
     listing = catalog.get_all_models()
     if not listing.providers:
-        raise SelectionError(nobody_logged_in())
+        raise SelectionError(not_logged_in()[0])
     from .ipython.chooser import choose_model
 
     current = catalog.current()
@@ -304,10 +292,9 @@ def cmd_current(options: argparse.Namespace) -> int:
 def cmd_login(options: argparse.Namespace) -> int:
     import getpass
 
-    from .credentials import save_key
-    from .providers.registry import resolve
+    from .accounts import environment_key, known_provider, login
 
-    spec = _known_provider(options.provider)
+    spec = known_provider(options.provider)
     if spec.keyless:
         print(f"{spec.name} needs no key.", file=sys.stderr)
         return 0
@@ -319,15 +306,13 @@ def cmd_login(options: argparse.Namespace) -> int:
     if not key:
         print("forge-ipy: no key given; nothing saved.", file=sys.stderr)
         return 1
-    save_key(spec.id, key)
+    login(spec.id, key)
     print(f"Saved the {spec.name} key.")
-    source = resolve(spec).key_source or ""
-    if source.startswith("env:"):
-        variable = source.removeprefix("env:")
+    variable = environment_key(spec)
+    if variable:
         print(f"Note: {variable} is set in this environment and is used instead of the saved "
               f"key; unset it to use the saved one.", file=sys.stderr)
-    return 0 if options.no_check else _check_key(spec, variable if source.startswith("env:")
-                                                 else "the saved key")
+    return 0 if options.no_check else _check_key(spec, variable or "the saved key")
 
 
 def _check_key(spec: Any, which: str) -> int:
@@ -346,24 +331,14 @@ def _check_key(spec: Any, which: str) -> int:
 
 
 def cmd_logout(options: argparse.Namespace) -> int:
-    from .credentials import delete_key
+    from .accounts import logout
 
-    spec = _known_provider(options.provider)
-    if delete_key(spec.id):
+    spec, had_key = logout(options.provider)
+    if had_key:
         print(f"Removed the saved {spec.name} key.")
     else:
         print(f"No saved {spec.name} key (keys set in the environment stay in force).")
     return 0
-
-
-def _known_provider(provider_id: str) -> Any:
-    from .errors import SettingError
-    from .providers.registry import all_specs
-
-    specs = all_specs()
-    if provider_id not in specs:
-        raise SettingError(f"unknown provider {provider_id!r}; known: {', '.join(specs)}")
-    return specs[provider_id]
 
 
 def cmd_cache_stats(options: argparse.Namespace) -> int:
@@ -388,6 +363,8 @@ def cmd_cache_clear(options: argparse.Namespace) -> int:
 
 
 def cmd_cache_refresh(options: argparse.Namespace) -> int:
+    import contextlib
+
     from .catalog import get_catalog
     from .formatting import refresh_summary
     from .settings import cache_dir

@@ -91,10 +91,10 @@ def resolve_name(catalog: Catalog, name: str,
 
 
 def _unknown(name: str, listing: ModelListing, provider_id: str | None) -> SelectionError:
-    from .hints import every_provider_failed, nobody_logged_in
+    from .accounts import every_provider_failed, not_logged_in
 
     if not listing.providers:
-        return SelectionError(f"cannot check {name!r}: {nobody_logged_in()}")
+        return SelectionError(f"cannot check {name!r}: {not_logged_in()[0]}")
     failed = every_provider_failed(listing)
     if failed:
         return SelectionError(f"cannot check {name!r}: {failed}")

@@ -19,7 +19,6 @@ from IPython.display import display
 from traitlets import Float, TraitError, Unicode, validate
 
 from ..errors import ForgeError, describe_os_error
-from ..hints import nobody_logged_in
 from ..settings import SETTING_NAMES
 from ..settings import validate as validate_setting
 from ..text import printable
@@ -96,7 +95,7 @@ class ForgeMagics(Magics):
         args = _parse(self.forge_models, line)
         listing = self._fetch(args.provider, refresh=args.refresh)
         if not listing.providers:
-            raise UsageError(nobody_logged_in(args.provider or (), _LISTER))
+            raise UsageError(_not_logged_in(args.provider))
         listing = listing.filter(args.search, tools=True if args.tools else None)
         return ModelTable(listing)
 
@@ -134,7 +133,7 @@ class ForgeMagics(Magics):
         catalog = self._catalog()
         listing = self._fetch(None, refresh=False)
         if not listing.providers:
-            raise UsageError(nobody_logged_in((), _LISTER))
+            raise UsageError(_not_logged_in(None))
         current = catalog.current()
         return choose_model(listing, current.full_name if current else None,
                             favourites=catalog.favourites(), recents=catalog.recents())
@@ -143,8 +142,8 @@ class ForgeMagics(Magics):
     @line_magic
     def forge_providers(self, line: str) -> Any:
         """Every known provider: logged in or not, key source (never the key), API root, state."""
-        from ..formatting import format_status, format_table
-        from ..providers.registry import all_specs, is_logged_in, resolve
+        from ..accounts import provider_rows
+        from ..formatting import format_providers
         from .display import TextBlock
 
         if line.strip():
@@ -152,20 +151,10 @@ class ForgeMagics(Magics):
                              "lists one provider's models")
 
         with _user_errors():
-            listing = self._catalog().cached()
-            rows = []
-            for spec in all_specs().values():
-                access = resolve(spec)
-                status = listing.status(spec.id)
-                state = format_status(status, time.time()) if status else "not fetched"
-                logged = "yes" if is_logged_in(access) else "no"
-                source = "no key needed" if spec.keyless else access.key_source or "no key"
-                rows.append([spec.id, spec.name, logged, source, access.root,
-                             state if logged == "yes" else ""])
-        headers = ["id", "name", "logged in", "key", "API root", "state"]
-        table = format_table(headers, rows, widest=None)
-        if not any(row[2] == "yes" and row[3] != "no key needed" for row in rows):
-            table += f"\n\n{nobody_logged_in((), '%forge_providers')}"
+            rows = provider_rows(self._catalog())
+        table = format_providers(rows, time.time())
+        if not any(r.logged_in and r.key_source != "no key needed" for r in rows):
+            table += f"\n\n{_not_logged_in(None)}"
         return TextBlock(table)
 
     # -- %forge_cache -------------------------------------------------------------------
@@ -191,7 +180,7 @@ class ForgeMagics(Magics):
         if args.action == "refresh":
             listing = self._fetch(args.provider, refresh=True)
             if not listing.providers:
-                raise UsageError(nobody_logged_in(args.provider or (), _LISTER))
+                raise UsageError(_not_logged_in(args.provider))
             return TextBlock(refresh_summary(listing))
         return TextBlock(format_cache_stats(catalog.stats(), time.time(), "this kernel"))
 
@@ -231,6 +220,13 @@ class ForgeMagics(Magics):
             return handle
         print(text.text)
         return True
+
+
+def _not_logged_in(providers: list[str] | None) -> str:
+    """The CLI's words for "nobody logged in", pointing at `%forge_providers`."""
+    from ..accounts import not_logged_in
+
+    return not_logged_in(tuple(providers or ()), _LISTER)[0]
 
 
 def _has_terminal() -> bool:

@@ -31,12 +31,12 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ..accounts import not_logged_in
 from ..catalog import Catalog, SelectionChange, get_catalog
 from ..domain import Model, ModelListing, ProviderStatus
 from ..errors import ForgeError
 from ..formatting import new_models
 from ..groups import groups_text, model_cells, model_groups
-from ..hints import nobody_logged_in
 
 log = logging.getLogger("forge_ipy")
 
@@ -224,7 +224,7 @@ class ModelPicker(anywidget.AnyWidget):
                 self._new = listing.new
                 status = {}
                 if not listing.providers:
-                    status = {"status": nobody_logged_in((), "%forge_providers"),
+                    status = {"status": not_logged_in((), "%forge_providers")[0],
                               "status_kind": "error"}
                 elif listing.new:
                     status = {"status": new_models(listing), "status_kind": "info"}
