@@ -1,8 +1,9 @@
 """forge-ipy: every model of every logged-in LLM provider in one list, and one place to pick.
 
 In IPython or Jupyter: `%load_ext forge_ipy`, then `%forge_models` and `%forge_select`.
-From Python: `get_all_models()`, `select(name)`, `current()`; `picker()` is the notebook
-picker as a widget (marimo: `mo.ui.anywidget(forge_ipy.picker())`). From a shell: `forge-ipy`.
+From Python: `get_all_models()`, `select(name)`, `current()`, then `chat(prompt)` or
+`client()` to use the pick; `picker()` is the notebook picker as a widget (marimo:
+`mo.ui.anywidget(forge_ipy.picker())`). From a shell: `forge-ipy`.
 
 Imports are lazy so that `%load_ext` and shell completion stay fast.
 """
@@ -15,6 +16,10 @@ __all__ = [
     "ForgeError",
     "Model",
     "ModelListing",
+    "Reply",
+    "achat",
+    "chat",
+    "client",
     "current",
     "get_all_models",
     "load_ipython_extension",
@@ -28,7 +33,9 @@ __all__ = [
 if TYPE_CHECKING:
     from typing import Any
 
+    from . import chat
     from .catalog import current, get_all_models, refresh, select, stats
+    from .chat import Reply, achat, client
     from .domain import Model, ModelListing
     from .errors import ForgeError
     from .ipython.widget import picker
@@ -36,7 +43,8 @@ if TYPE_CHECKING:
 _LAZY = {
     "get_all_models": "catalog", "select": "catalog", "current": "catalog",
     "refresh": "catalog", "stats": "catalog", "Model": "domain", "ModelListing": "domain",
-    "ForgeError": "errors", "picker": "ipython.widget",
+    "ForgeError": "errors", "Reply": "chat", "achat": "chat", "client": "chat",
+    "picker": "ipython.widget",
 }
 
 
@@ -65,11 +73,13 @@ _log_from_environment()
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name == "chat":  # the subpackage is itself callable: forge_ipy.chat("...")
+        return importlib.import_module(".chat", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'forge_ipy' has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(f".{module}", __name__), name)
 
 
