@@ -16,6 +16,7 @@ import httpx
 
 from ..domain import Model
 from ..errors import ProviderError
+from .auth import SigningError, for_credential
 from .registry import ProviderAccess
 from .wire import BadShape, PageRequest
 
@@ -36,7 +37,10 @@ async def fetch_models(
     """Every model `access` offers, following every page; raises ProviderError."""
     _check_root(access)
     wire = wire_module(access.spec.wire)
-    headers = wire.headers(access.key)
+    try:
+        auth = for_credential(wire.AUTH, access.credential)
+    except SigningError as exc:
+        raise _error(access, "auth", str(exc)) from None
     request: PageRequest | None = wire.first_page()
     models: list[Model] = []
     seen: set[tuple] = set()
@@ -45,7 +49,7 @@ async def fetch_models(
         if marker in seen or len(seen) >= MAX_PAGES:
             raise _error(access, "bad_response", "pagination does not end")
         seen.add(marker)
-        payload = await _get_json(client, access, request, headers, max_body_bytes)
+        payload = await _get_json(client, access, request, wire.HEADERS, auth, max_body_bytes)
         try:
             page = wire.parse_page(access.id, payload, request)
         except (BadShape, KeyError, TypeError, AttributeError, ValueError) as exc:
@@ -57,12 +61,15 @@ async def fetch_models(
 
 async def _get_json(
     client: httpx.AsyncClient, access: ProviderAccess, request: PageRequest,
-    headers: dict[str, str], max_body_bytes: int,
+    headers: dict[str, str], auth: httpx.Auth | None, max_body_bytes: int,
 ) -> Any:
     url = access.root + request.path
     try:
-        async with client.stream("GET", url, params=request.params, headers=headers) as response:
+        async with client.stream("GET", url, params=request.params, headers=headers,
+                                 auth=auth or httpx.USE_CLIENT_DEFAULT) as response:
             body = await _read_capped(response, access, max_body_bytes)
+    except SigningError as exc:
+        raise _error(access, "auth", _scrub(str(exc), access)) from None
     except httpx.TimeoutException:
         raise _error(access, "timeout", f"no answer from {_origin(access)}") from None
     except (httpx.LocalProtocolError, UnicodeEncodeError):
@@ -104,7 +111,8 @@ def _check_status(response: httpx.Response, body: bytes, access: ProviderAccess)
         return
     detail = _error_detail(body, access)
     if status in (401, 403) or (status == 400 and _says_bad_key(body)):
-        hint = f"check the key ({access.key_source or 'none set'})"
+        what = "credentials" if access.spec.uses_aws else "key"
+        hint = f"check the {what} ({access.key_source or 'none set'})"
         raise _error(access, "auth", f"HTTP {status}: {detail or 'key refused'}; {hint}")
     if 300 <= status < 400:
         target = response.headers.get("location", "elsewhere")
@@ -134,9 +142,10 @@ def _error_detail(body: bytes, access: ProviderAccess) -> str:
 
 
 def _scrub(text: str, access: ProviderAccess) -> str:
-    """Remove the key from text a server sent back (some echo part of it)."""
-    if access.key:
-        text = text.replace(access.key, "***")
+    """Remove every secret of the credential from text a server sent back (some echo one)."""
+    for secret in access.credential.secrets if access.credential else ():
+        if secret:
+            text = text.replace(secret, "***")
     return text
 
 
