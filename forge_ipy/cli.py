@@ -186,13 +186,18 @@ def _count(n: int, noun: str) -> str:
 
 
 def _nobody_logged_in(providers: tuple[str, ...]) -> int:
-    from .providers.registry import all_specs, resolve
+    from .providers.registry import all_specs, how_to_log_in, resolve
 
     specs = all_specs()
     if providers and all(specs[p].keyless for p in providers if p in specs):
         roots = ", ".join(resolve(specs[p]).root for p in providers if p in specs)
         print(f"forge-ipy: {', '.join(providers)} is not running at {roots}; start it, or set "
               "FORGE_<ID>_BASE_URL to where it runs.", file=sys.stderr)
+        return 0
+    if len(providers) == 1 and providers[0] in specs:  # say exactly what that one needs
+        fix = how_to_log_in(resolve(specs[providers[0]]))
+        print(f"forge-ipy: not logged in to {providers[0]}; {fix}; `forge-ipy providers` "
+              "lists them.", file=sys.stderr)
         return 0
     variables = [v for p in providers if p in specs for v in specs[p].key_envs[:1]]
     which = ", ".join(providers) if providers else "any provider"
@@ -220,26 +225,28 @@ def _background_budget() -> float:
 
 def cmd_providers(options: argparse.Namespace) -> int:
     from .formatting import format_table
-    from .providers.registry import all_specs, is_logged_in, resolve
+    from .providers.registry import all_specs, how_to_log_in, is_logged_in, resolve
 
     rows = []
     for spec in all_specs().values():
         access = resolve(spec)
+        # Where the credential came from ("env:VAR", "store", "aws:profile NAME"): never it.
         if spec.keyless:
             source = "no key needed"
         else:
-            source = access.key_source or "not set: " + " or ".join(spec.key_envs or ("login",))
+            source = access.key_source or f"not set: {how_to_log_in(access)}"
         # A keyless server at its default root counts only when it answers (DESIGN.md).
         probed = spec.keyless and not access.root_explicit
         rows.append({"id": spec.id, "name": spec.name, "logged_in": is_logged_in(access),
-                     "when_running": probed, "key_source": source, "api_root": access.root})
+                     "when_running": probed, "key_source": source,
+                     "api_root": access.root or None})
     if options.json:
         _print_json(rows)
         return 0
     table = [[str(r["id"]), str(r["name"]), "if running" if r["when_running"] else
-              "yes" if r["logged_in"] else "no", str(r["key_source"]), str(r["api_root"])]
-             for r in rows]
-    print(format_table(["id", "name", "logged in", "key", "API root"], table))
+              "yes" if r["logged_in"] else "no", str(r["key_source"]),
+              str(r["api_root"] or "not set")] for r in rows]
+    print(format_table(["id", "name", "logged in", "credential from", "API root"], table))
     return 0
 
 
@@ -275,6 +282,11 @@ def cmd_login(options: argparse.Namespace) -> int:
     if spec.keyless:
         print(f"{spec.name} needs no key.", file=sys.stderr)
         return 0
+    if spec.uses_aws:
+        print(f"forge-ipy: {spec.name} signs with the AWS chain, not a key: set "
+              "AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; and AWS_REGION.",
+              file=sys.stderr)
+        return 1
     if sys.stdin.isatty():
         key = getpass.getpass(f"{spec.name} API key (input hidden): ")
     else:

@@ -40,15 +40,6 @@ class ProviderSpec:
     def uses_aws(self) -> bool:
         return self.wire in AWS_WIRES
 
-    def how_to_log_in(self) -> str:
-        """What to set to log in, for messages: "OPENAI_API_KEY", or the AWS chain's."""
-        if self.uses_aws:
-            return "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), and AWS_REGION"
-        needs = " or ".join(self.key_envs) or f"a key (`forge-ipy login {self.id}`)"
-        if not self.default_root:  # Azure: the root is the resource's own
-            needs += f" and {self.sdk_root_envs[0][0] if self.sdk_root_envs else 'base_url'}"
-        return needs
-
 
 BUILTINS: tuple[ProviderSpec, ...] = (
     ProviderSpec("openai", "OpenAI", "openai", "https://api.openai.com/v1",
@@ -209,6 +200,22 @@ def is_logged_in(access: ProviderAccess) -> bool:
     if access.spec.keyless:
         return True
     return bool(access.root) and access.credential is not None and not access.credential.missing
+
+
+def how_to_log_in(access: ProviderAccess) -> str:
+    """What is still needed to log in to `access`, as the end of a message."""
+    spec, credential = access.spec, access.credential
+    if credential is not None and credential.missing:
+        return f"set {credential.missing}"
+    if spec.uses_aws:
+        return "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE; and AWS_REGION"
+    root_var = spec.sdk_root_envs[0][0] if spec.sdk_root_envs else "its base_url"
+    if credential is not None and not access.root:  # Azure: each resource has its own root
+        return f"set {root_var}"
+    needs = f"run `forge-ipy login {spec.id}`"
+    if spec.key_envs:
+        needs += f" or set {spec.key_envs[0]}"
+    return needs + (f", and set {root_var}" if not access.root else "")
 
 
 def logged_in(only: tuple[str, ...] | None = None) -> list[ProviderAccess]:
