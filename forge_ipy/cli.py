@@ -194,8 +194,10 @@ def _nobody_logged_in(providers: tuple[str, ...]) -> int:
         print(f"forge-ipy: {', '.join(providers)} is not running at {roots}; start it, or set "
               "FORGE_<ID>_BASE_URL to where it runs.", file=sys.stderr)
         return 0
-    if len(providers) == 1 and providers[0] in specs:  # say exactly what that one needs
-        fix = how_to_log_in(resolve(specs[providers[0]]))
+    only = specs.get(providers[0]) if len(providers) == 1 else None
+    if only is not None and (only.uses_aws or not only.default_root):
+        # The AWS chain, or a key and the resource's endpoint (Azure): say what is missing.
+        fix = how_to_log_in(resolve(only))
         print(f"forge-ipy: not logged in to {providers[0]}; {fix}; `forge-ipy providers` "
               "lists them.", file=sys.stderr)
         return 0

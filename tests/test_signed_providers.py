@@ -397,3 +397,13 @@ def test_select_names_what_bedrock_still_needs(monkeypatch, capsys):
     assert cli.main(["select", "bedrock/amazon.nova-pro-v1:0"]) != 0
     err = capsys.readouterr().err
     assert "bedrock is not logged in; set AWS_REGION" in err and SECRET not in err
+
+
+@pytest.mark.parametrize(("provider_id", "needs"), [
+    ("bedrock", "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE; and AWS_REGION"),
+    ("azure", "or set AZURE_OPENAI_API_KEY, and set AZURE_OPENAI_ENDPOINT"),
+])
+def test_models_of_a_provider_not_logged_in_says_what_it_needs(capsys, provider_id, needs):
+    assert cli.main(["models", "-p", provider_id]) == 0
+    err = capsys.readouterr().err
+    assert f"not logged in to {provider_id}; " in err and needs in err
