@@ -89,33 +89,47 @@ def find_aws() -> Credential | None:
     """
     env = {var: os.environ.get(var, "").strip() for var in AWS_VARIABLES}
     profile = env["AWS_PROFILE"] or env["AWS_DEFAULT_PROFILE"] or "default"
-    credentials_file, config_file = aws_files()
-    in_credentials = _section(credentials_file, profile)
-    in_config = _section(config_file, profile if profile == "default" else f"profile {profile}")
-    region = (env["AWS_REGION"] or env["AWS_DEFAULT_REGION"]
-              or in_config.get("region", "").strip() or None)
+    in_env = env["AWS_ACCESS_KEY_ID"] and env["AWS_SECRET_ACCESS_KEY"]
+    region = env["AWS_REGION"] or env["AWS_DEFAULT_REGION"]
+    in_credentials: dict[str, str] = {}
+    in_config: dict[str, str] = {}
+    if not (in_env and region):  # else all comes from the variables: no file is read
+        credentials_file, config_file = aws_files()
+        in_credentials = _section(credentials_file, profile)
+        in_config = _section(config_file,
+                             profile if profile == "default" else f"profile {profile}")
+        region = region or in_config.get("region", "").strip()
     missing = None if region else "AWS_REGION"
-    if env["AWS_ACCESS_KEY_ID"] and env["AWS_SECRET_ACCESS_KEY"]:
+    if in_env:
         return Credential("aws", "aws:env", tuple(env[var] for var in AWS_KEY_VARS),
-                          region=region, missing=missing)
+                          region=region or None, missing=missing)
+    secrets = _profile_secrets(in_credentials, in_config)
+    if secrets is None:
+        return None
+    return Credential("aws", f"aws:profile {profile}", secrets, region=region or None,
+                      profile=profile, missing=missing)
+
+
+def _profile_secrets(in_credentials: dict[str, str],
+                     in_config: dict[str, str]) -> tuple[str, ...] | None:
+    """A profile's keys (the credentials file first), else the settings with which botocore
+    fetches short-lived ones (a role, SSO, a process: they are its identity), else None."""
     for section in (in_credentials, in_config):
         keys = tuple(section.get(name, "").strip() for name in
                      ("aws_access_key_id", "aws_secret_access_key", "aws_session_token"))
         if keys[0] and keys[1]:
-            return Credential("aws", f"aws:profile {profile}", keys, region=region,
-                              profile=profile, missing=missing)
+            return keys
     if any(name in in_config or name in in_credentials for name in _INDIRECT):
-        # botocore fetches short-lived keys for it; the profile's settings are its identity.
         settings = sorted({**in_config, **in_credentials}.items())
-        return Credential("aws", f"aws:profile {profile}",
-                          tuple(f"{name}={value}" for name, value in settings),
-                          region=region, profile=profile, missing=missing)
+        return tuple(f"{name}={value}" for name, value in settings)
     return None
 
 
 def _section(path: str, name: str) -> dict[str, str]:
     """One section of an AWS ini file, or {} when the file or the section is not there."""
-    import configparser  # only when a provider of the AWS chain is in the table
+    if not os.path.isfile(path):
+        return {}
+    import configparser  # only when there is such a file to read
 
     parser = configparser.RawConfigParser(strict=False, interpolation=None)
     try:
