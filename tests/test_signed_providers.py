@@ -407,3 +407,22 @@ def test_models_of_a_provider_not_logged_in_says_what_it_needs(capsys, provider_
     assert cli.main(["models", "-p", provider_id]) == 0
     err = capsys.readouterr().err
     assert f"not logged in to {provider_id}; " in err and needs in err
+
+
+def test_the_aws_chain_runs_off_the_event_loop(bedrock, fetch, monkeypatch):
+    """It may read files, run a credential process or refresh SSO: never on the loop."""
+    import threading
+
+    from forge_ipy.providers import auth
+
+    seen = []
+    real = auth.frozen_aws_credentials
+
+    def recording(credential):
+        seen.append(threading.current_thread())
+        return real(credential)
+
+    monkeypatch.setattr(auth, "frozen_aws_credentials", recording)
+
+    assert only(fetch, "bedrock").ok
+    assert len(seen) == 1 and seen[0] is not threading.current_thread()  # the loop's thread

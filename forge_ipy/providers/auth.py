@@ -89,7 +89,9 @@ class SigV4(httpx.Auth):
 
 def frozen_aws_credentials(credential: Credential) -> Any:
     """The AWS chain's credentials now, as botocore resolves them. Blocking: off the loop."""
-    try:
+    try:  # the signer's modules too, so that signing on the loop imports nothing
+        import botocore.auth
+        import botocore.awsrequest
         import botocore.session
         from botocore.exceptions import BotoCoreError
     except ImportError:
