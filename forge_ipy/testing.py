@@ -12,8 +12,7 @@ For forge-ipy's own tests and benchmarks, for users' tests, and for the offline 
 Each provider can be given its models, a key it accepts, a latency per page, the page size it
 really returns (whatever the client asks for), and a failure mode (see `FAILURES`). Azure
 OpenAI checks its `api-key` header; Amazon Bedrock verifies each request's SigV4 signature
-with the secret of its `AwsAccount` (`default()` leaves Bedrock out: signing it needs the
-`[bedrock]` extra; `add("bedrock")` serves it).
+with the secret of its `AwsAccount`. `default()` leaves both out (`add("azure")` serves one).
 `python -m forge_ipy.testing` serves the samples until interrupted and prints the variables.
 """
 
@@ -159,7 +158,7 @@ class LoopbackProviders:
         """Every built-in provider with its sample models, started."""
         server = cls()
         for provider_id in WIRES:
-            if WIRES[provider_id] not in SIGNED_WIRES:
+            if provider_id not in ADDED_ON_REQUEST:
                 server.add(provider_id, latency=latency)
         return server.start()
 
@@ -501,6 +500,9 @@ _RENDERERS = {"openai": _render_openai, "groq": _render_openai, "mistral": _rend
 
 # -- providers that sign requests: Azure OpenAI's api-key, Amazon Bedrock's SigV4 ------------
 SIGNED_WIRES = ("bedrock",)
+# Served when added, left out of `default()` (and so of the demo): Azure needs a resource's
+# endpoint, Bedrock the `[bedrock]` extra on the client's side.
+ADDED_ON_REQUEST = ("azure", "bedrock")
 _AZURE_REFUSAL = ("Access denied due to invalid subscription key or wrong API endpoint. Make sure "
                   "to provide a valid key for an active subscription and use a correct regional "
                   "API endpoint for your resource.")
