@@ -31,16 +31,23 @@ def wire_module(wire: str) -> ModuleType:
     return importlib.import_module(f"{__package__}.{wire}")
 
 
+def signing(access: ProviderAccess) -> tuple[dict[str, str], httpx.Auth | None]:
+    """The fixed headers of `access`'s wire and the `httpx.Auth` that signs its requests
+    (None: nothing to sign with). Listing and chat both send requests with these."""
+    wire = wire_module(access.spec.wire)
+    try:
+        return wire.HEADERS, for_credential(wire.AUTH, access.credential)
+    except SigningError as exc:
+        raise _error(access, "auth", str(exc)) from None
+
+
 async def fetch_models(
     client: httpx.AsyncClient, access: ProviderAccess, *, max_body_bytes: int = MAX_BODY_BYTES
 ) -> list[Model]:
     """Every model `access` offers, following every page; raises ProviderError."""
     _check_root(access)
     wire = wire_module(access.spec.wire)
-    try:
-        auth = for_credential(wire.AUTH, access.credential)
-    except SigningError as exc:
-        raise _error(access, "auth", str(exc)) from None
+    headers, auth = signing(access)
     request: PageRequest | None = wire.first_page()
     models: list[Model] = []
     seen: set[tuple] = set()
@@ -49,7 +56,7 @@ async def fetch_models(
         if marker in seen or len(seen) >= MAX_PAGES:
             raise _error(access, "bad_response", "pagination does not end")
         seen.add(marker)
-        payload = await _get_json(client, access, request, wire.HEADERS, auth, max_body_bytes)
+        payload = await _get_json(client, access, request, headers, auth, max_body_bytes)
         try:
             page = wire.parse_page(access.id, payload, request)
         except (BadShape, KeyError, TypeError, AttributeError, ValueError) as exc:
