@@ -227,19 +227,21 @@ def _background_budget() -> float:
 
 def cmd_providers(options: argparse.Namespace) -> int:
     from .formatting import format_table
-    from .providers.registry import all_specs, how_to_log_in, is_logged_in, resolve
+    from .providers.registry import all_specs, is_logged_in, missing, resolve
 
     rows = []
     for spec in all_specs().values():
         access = resolve(spec)
-        # Where the credential came from ("env:VAR", "store", "aws:profile NAME"): never it.
-        if spec.keyless:
-            source = "no key needed"
-        else:
-            source = access.key_source or f"not set: {how_to_log_in(access)}"
+        logged = is_logged_in(access)
+        # Where the credential came from ("env:VAR", "store", "aws:profile NAME"), never it;
+        # and what is still missing, if anything.
+        source = "no key needed" if spec.keyless else access.key_source
+        needs = "" if logged else missing(access)
+        if needs:
+            source = f"{source} (set {needs})" if source else f"not set: {needs}"
         # A keyless server at its default root counts only when it answers (DESIGN.md).
         probed = spec.keyless and not access.root_explicit
-        rows.append({"id": spec.id, "name": spec.name, "logged_in": is_logged_in(access),
+        rows.append({"id": spec.id, "name": spec.name, "logged_in": logged,
                      "when_running": probed, "key_source": source,
                      "api_root": access.root or None})
     if options.json:

@@ -165,7 +165,7 @@ def test_bedrock_default_root_carries_the_region(monkeypatch):
     spec = registry.all_specs()["bedrock"]
     access = registry.resolve(spec)
     assert not registry.is_logged_in(access)  # no region yet: nowhere to send it
-    assert access.key_source == "aws:env (set AWS_REGION)"
+    assert access.key_source == "aws:env" and registry.how_to_log_in(access) == "set AWS_REGION"
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-2")
     assert registry.resolve(spec).root == "https://bedrock.ap-southeast-2.amazonaws.com"
@@ -380,7 +380,7 @@ def test_providers_table_shows_where_each_credential_came_from(bedrock, capsys, 
     lines = {line.split()[0]: line for line in out.splitlines()[1:] if line.strip()}
     assert "credential from" in out.splitlines()[0]
     assert "aws:env" in lines["bedrock"] and "env:OPENAI_API_KEY" in lines["openai"]
-    assert "AZURE_OPENAI_API_KEY" in lines["azure"] and "not set" in lines["azure"]
+    assert "not set: AZURE_OPENAI_API_KEY and AZURE_OPENAI_ENDPOINT" in lines["azure"]
     assert SECRET not in out and "sk-test" not in out
 
 
@@ -400,8 +400,8 @@ def test_select_names_what_bedrock_still_needs(monkeypatch, capsys):
 
 
 @pytest.mark.parametrize(("provider_id", "needs"), [
-    ("bedrock", "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE; and AWS_REGION"),
-    ("azure", "or set AZURE_OPENAI_API_KEY, and set AZURE_OPENAI_ENDPOINT"),
+    ("bedrock", "set AWS_PROFILE or AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, and AWS_REGION"),
+    ("azure", "or set AZURE_OPENAI_API_KEY and AZURE_OPENAI_ENDPOINT"),
 ])
 def test_models_of_a_provider_not_logged_in_says_what_it_needs(capsys, provider_id, needs):
     assert cli.main(["models", "-p", provider_id]) == 0

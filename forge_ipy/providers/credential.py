@@ -53,11 +53,6 @@ class Credential:
             return self.key or ""
         return "\0".join((self.kind, *self.secrets, self.profile or "", self.region or ""))
 
-    @property
-    def display(self) -> str:
-        """The source, and what is missing if anything: never a secret."""
-        return f"{self.source} (set {self.missing})" if self.missing else self.source
-
 
 def find_key(provider_id: str, variables: tuple[str, ...],
              store: dict[str, str]) -> Credential | None:

@@ -101,7 +101,7 @@ class ProviderAccess:
     @property
     def key_source(self) -> str | None:
         """Where the credential came from ("env:VAR", "store", "aws:profile NAME"), or None."""
-        return self.credential.display if self.credential else None
+        return self.credential.source if self.credential else None
 
 
 def _provider_tables(config: dict) -> dict[str, object]:
@@ -202,20 +202,26 @@ def is_logged_in(access: ProviderAccess) -> bool:
     return bool(access.root) and access.credential is not None and not access.credential.missing
 
 
+def missing(access: ProviderAccess) -> str:
+    """What is left to set before `access` is logged in, in a few words: "OPENAI_API_KEY",
+    "AWS_REGION", "AZURE_OPENAI_API_KEY and AZURE_OPENAI_ENDPOINT"."""
+    spec, credential = access.spec, access.credential
+    needs = []
+    if credential is None:
+        needs.append("AWS_PROFILE or AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, and AWS_REGION"
+                     if spec.uses_aws else " or ".join(spec.key_envs) or "a key")
+    elif credential.missing:
+        needs.append(credential.missing)
+    if not access.root:  # Azure: each resource has its own root
+        needs.append(spec.sdk_root_envs[0][0] if spec.sdk_root_envs else "base_url")
+    return " and ".join(needs)
+
+
 def how_to_log_in(access: ProviderAccess) -> str:
     """What is still needed to log in to `access`, as the end of a message."""
-    spec, credential = access.spec, access.credential
-    if credential is not None and credential.missing:
-        return f"set {credential.missing}"
-    if spec.uses_aws:
-        return "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE; and AWS_REGION"
-    root_var = spec.sdk_root_envs[0][0] if spec.sdk_root_envs else "its base_url"
-    if credential is not None and not access.root:  # Azure: each resource has its own root
-        return f"set {root_var}"
-    needs = f"run `forge-ipy login {spec.id}`"
-    if spec.key_envs:
-        needs += f" or set {spec.key_envs[0]}"
-    return needs + (f", and set {root_var}" if not access.root else "")
+    if access.credential is None and not access.spec.uses_aws:
+        return f"run `forge-ipy login {access.id}` or set {missing(access)}"
+    return f"set {missing(access)}"
 
 
 def logged_in(only: tuple[str, ...] | None = None) -> list[ProviderAccess]:
