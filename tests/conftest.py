@@ -45,6 +45,8 @@ def isolated(tmp_path, monkeypatch, closed_root) -> Iterator[None]:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws" / "credentials"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws" / "config"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # No test reaches models.dev: those of the live catalog point it at the loopback server.
+    monkeypatch.setenv("FORGE_MODEL_FACTS_URL", "off")
     monkeypatch.setattr(registry, "BUILTINS", tuple(
         dataclasses.replace(spec, default_root=closed_root) if spec.id == "ollama" else spec
         for spec in registry.BUILTINS

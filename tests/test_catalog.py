@@ -20,10 +20,11 @@ from pathlib import Path
 import pytest
 
 import forge_ipy.catalog
-from forge_ipy import cli, credentials
+from forge_ipy import cli, credentials, facts
 from forge_ipy.cache import FILE_NAME, ModelCache
 from forge_ipy.catalog import RETRY_AFTER_SECONDS, Catalog
 from forge_ipy.errors import SettingError
+from forge_ipy.providers import registry
 from forge_ipy.testing import FakeModel
 
 TTL = 100.0
@@ -108,10 +109,14 @@ def test_a_hit_is_the_same_listing_and_tuple_with_no_request(two, catalog):
     assert third.models is second.models
     assert names(second) == names(first)
     assert all(p.from_cache and p.ok and not p.stale for p in second.providers)
-    # The listing holds the cached Model objects themselves: no copies.
+    # The listing holds each entry's models enriched once: the cached facts, not copies of
+    # copies, so a hit hands out the very same Model objects.
     entry = catalog.cache.entries()["openai"]
-    assert [m for m in second.models if m.provider_id == "openai"] == list(entry.models)
-    assert all(a is b for a, b in zip(second.by_provider()["openai"], entry.models, strict=True))
+    enriched = facts.enrich(entry.models, registry.all_specs()["openai"])
+    assert [m for m in second.models if m.provider_id == "openai"] == list(enriched)
+    assert all(a is b for a, b in zip(second.by_provider()["openai"],
+                                      catalog.get_all_models(TWO, settings=MODERATE)
+                                      .by_provider()["openai"], strict=True))
 
 
 def test_every_refresh_is_stored(loopback, serve, catalog, clock):
