@@ -426,3 +426,17 @@ def test_the_aws_chain_runs_off_the_event_loop(bedrock, fetch, monkeypatch):
 
     assert only(fetch, "bedrock").ok
     assert len(seen) == 1 and seen[0] is not threading.current_thread()  # the loop's thread
+
+
+def test_the_catalog_of_model_facts_fills_what_azure_and_bedrock_leave_out(loopback, serve):
+    loopback.add("azure")
+    loopback.add("bedrock", aws=account())
+    serve()
+
+    listing = Catalog().get_all_models(("azure", "bedrock"), settings=SETTINGS)
+
+    by_name = {m.full_name: m for m in listing}
+    for name in ("azure/gpt-4o", "bedrock/amazon.nova-pro-v1:0"):  # in the bundled snapshot
+        model = by_name[name]
+        assert model.context_length and model.input_price is not None
+        assert model.facts_from == ("provider", "catalog") and model.kind == "chat"
