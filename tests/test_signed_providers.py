@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -440,3 +441,14 @@ def test_the_catalog_of_model_facts_fills_what_azure_and_bedrock_leave_out(loopb
         model = by_name[name]
         assert model.context_length and model.input_price is not None
         assert model.facts_from == ("provider", "catalog") and model.kind == "chat"
+
+
+def test_no_secret_in_logs_even_at_debug(loopback, serve, fetch, caplog):
+    loopback.add("bedrock", aws=account(session_token=TOKEN))
+    serve()
+    caplog.set_level(logging.DEBUG)  # a notebook with logging.basicConfig(level=DEBUG)
+
+    assert only(fetch, "bedrock").ok
+
+    assert "botocore" in caplog.text  # botocore did log, at DEBUG
+    assert TOKEN not in caplog.text and SECRET not in caplog.text

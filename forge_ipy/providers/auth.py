@@ -10,6 +10,7 @@ files, run a credential process or refresh an SSO token: never on the package's 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncGenerator, Generator
 from typing import Any
 
@@ -20,6 +21,16 @@ from .credential import Credential
 INSTALL_BOTOCORE = "pip install 'forge-ipy[bedrock]'"
 # botocore adds these to the request it signs; everything else httpx sends is left unsigned.
 _SIGV4_HEADERS = ("Authorization", "X-Amz-Date", "X-Amz-Security-Token")
+
+
+class _NoSecretsLogged(logging.Filter):
+    """botocore logs the canonical request at DEBUG, session token included: drop it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("CanonicalRequest", "Signature"))
+
+
+_NO_SECRETS_LOGGED = _NoSecretsLogged()
 
 
 class SigningError(Exception):
@@ -97,6 +108,7 @@ def frozen_aws_credentials(credential: Credential) -> Any:
     except ImportError:
         raise SigningError("botocore is needed to sign Amazon Bedrock requests; run "
                            f"{INSTALL_BOTOCORE}") from None
+    logging.getLogger("botocore.auth").addFilter(_NO_SECRETS_LOGGED)  # once: a set of filters
     session = botocore.session.Session()
     if credential.source.startswith("aws:profile"):
         # Only when no keys are in the variables: an explicit profile takes the variables
