@@ -227,22 +227,15 @@ def _background_budget() -> float:
 
 def cmd_providers(options: argparse.Namespace) -> int:
     from .formatting import format_table
-    from .providers.registry import all_specs, is_logged_in, missing, resolve
+    from .providers.registry import all_specs, credential_from, is_logged_in, resolve
 
     rows = []
     for spec in all_specs().values():
         access = resolve(spec)
-        logged = is_logged_in(access)
-        # Where the credential came from ("env:VAR", "store", "aws:profile NAME"), never it;
-        # and what is still missing, if anything.
-        source = "no key needed" if spec.keyless else access.key_source
-        needs = "" if logged else missing(access)
-        if needs:
-            source = f"{source} (set {needs})" if source else f"not set: {needs}"
         # A keyless server at its default root counts only when it answers (DESIGN.md).
         probed = spec.keyless and not access.root_explicit
-        rows.append({"id": spec.id, "name": spec.name, "logged_in": logged,
-                     "when_running": probed, "key_source": source,
+        rows.append({"id": spec.id, "name": spec.name, "logged_in": is_logged_in(access),
+                     "when_running": probed, "key_source": credential_from(access),
                      "api_root": access.root or None})
     if options.json:
         _print_json(rows)

@@ -132,7 +132,7 @@ class ForgeMagics(Magics):
     def forge_providers(self, line: str) -> Any:
         """Every known provider: logged in or not, key source (never the key), API root, state."""
         from ..formatting import format_status, format_table
-        from ..providers.registry import all_specs, is_logged_in, resolve
+        from ..providers.registry import all_specs, credential_from, is_logged_in, resolve
         from .display import TextBlock
 
         if line.strip():
@@ -147,10 +147,9 @@ class ForgeMagics(Magics):
                 status = listing.status(spec.id)
                 state = format_status(status, time.time()) if status else "not fetched"
                 logged = "yes" if is_logged_in(access) else "no"
-                source = "no key needed" if spec.keyless else access.key_source or "no key"
-                rows.append([spec.id, spec.name, logged, source, access.root,
-                             state if logged == "yes" else ""])
-        headers = ["id", "name", "logged in", "key", "API root", "state"]
+                rows.append([spec.id, spec.name, logged, credential_from(access),
+                             access.root or "not set", state if logged == "yes" else ""])
+        headers = ["id", "name", "logged in", "credential from", "API root", "state"]
         return TextBlock(format_table(headers, rows))
 
     # -- %forge_cache -------------------------------------------------------------------

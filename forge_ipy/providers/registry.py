@@ -217,6 +217,15 @@ def missing(access: ProviderAccess) -> str:
     return " and ".join(needs)
 
 
+def credential_from(access: ProviderAccess) -> str:
+    """For tables: where the credential came from, never it, and what is still missing."""
+    source = "no key needed" if access.spec.keyless else access.key_source
+    needs = "" if is_logged_in(access) else missing(access)
+    if needs:
+        return f"{source} (set {needs})" if source else f"not set: {needs}"
+    return source or ""
+
+
 def how_to_log_in(access: ProviderAccess) -> str:
     """What is still needed to log in to `access`, as the end of a message."""
     if access.credential is None and not access.spec.uses_aws:
