@@ -7,7 +7,6 @@ runs it on every Tab.
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -31,11 +30,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     from .errors import ForgeError, describe_os_error
+    from .text import printable
 
     try:
         return options.run(options)
-    except ForgeError as exc:
-        print(f"forge-ipy: {exc}", file=sys.stderr)
+    except ForgeError as exc:  # may quote a model id: never a raw control character
+        print(f"forge-ipy: {printable(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -178,7 +178,9 @@ def cmd_models(options: argparse.Namespace) -> int:
 def _print_json(document: object) -> None:
     """Indented for a person at a terminal; one compact line for a pipe (json's C encoder
     only runs without indentation, 15x faster on 2,000 models)."""
-    print(json.dumps(document, indent=2 if sys.stdout.isatty() else None))
+    from .files import to_json
+
+    print(to_json(document, indent=2 if sys.stdout.isatty() else None))
 
 
 def _count(n: int, noun: str) -> str:
@@ -243,15 +245,17 @@ def cmd_providers(options: argparse.Namespace) -> int:
     table = [[str(r["id"]), str(r["name"]), "if running" if r["when_running"] else
               "yes" if r["logged_in"] else "no", str(r["key_source"]),
               str(r["api_root"] or "not set")] for r in rows]
-    print(format_table(["id", "name", "logged in", "credential from", "API root"], table))
+    print(format_table(["id", "name", "logged in", "credential from", "API root"], table,
+                       widest=None))
     return 0
 
 
 def cmd_select(options: argparse.Namespace) -> int:
     from .catalog import get_catalog
+    from .text import printable
 
     catalog = get_catalog()
-    print(catalog.select(options.name).message)
+    print(printable(catalog.select(options.name).message))
     catalog.wait_background(timeout=_background_budget())
     return 0
 
@@ -262,11 +266,13 @@ def cmd_current(options: argparse.Namespace) -> int:
     selection = load_state().selection
     if options.json:
         payload = selection and {"provider_id": selection.provider_id, "model": selection.model}
-        print(json.dumps(payload))
+        _print_json(payload)
     elif selection is None:
         print("No model selected yet: run `forge-ipy select PROVIDER/MODEL`.", file=sys.stderr)
     else:
-        print(selection.full_name)
+        from .text import printable
+
+        print(printable(selection.full_name))
     return 0
 
 

@@ -15,14 +15,15 @@ MARKER_LIFETIME seconds counts as abandoned.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
 from . import settings
+from .files import CACHE_FILE_BYTES, make_folder, read_json
 from .providers import registry
+from .text import plain
 
 # typing is not imported at run time: shell completion starts in this module.
 TYPE_CHECKING = False
@@ -44,8 +45,8 @@ def _read_entries() -> dict[str, Any] | None:
     would only repeat on every TAB.
     """
     try:
-        data = json.loads((settings.cache_dir() / CACHE_NAME).read_bytes())
-    except (OSError, ValueError):
+        data = read_json(settings.cache_dir() / CACHE_NAME, CACHE_FILE_BYTES)
+    except (OSError, ValueError):  # absent, damaged, a pipe: complete nothing, never hang
         return {}
     if not isinstance(data, dict):
         return {}
@@ -85,14 +86,25 @@ def _collect(entries: dict[str, Any]) -> tuple[list[tuple[str, str]], bool]:
                 stale = True
             continue
         fetched = entry.get("fetched_at")
-        if ttl is not None and not (isinstance(fetched, int | float) and now - fetched <= ttl):
+        # `fetched >= now - ttl` compares before any arithmetic: a 400-digit fetch time is
+        # no OverflowError, and NaN is stale.
+        if ttl is not None and not (isinstance(fetched, int | float) and fetched >= now - ttl):
             stale = True
         models = entry.get("models")
         for model in models if isinstance(models, list) else ():
             model_id = model.get("id") if isinstance(model, dict) else None
-            if isinstance(model_id, str) and model_id:
+            if isinstance(model_id, str) and _completable(model_id):
                 pairs.append((spec.id, model_id))
     return pairs, stale
+
+
+def _completable(model_id: str) -> bool:
+    """Whether a name can be offered: one line, no control character, a sane length.
+
+    A newline would split it in two in our one-name-a-line answer, and a name changed by
+    escaping could never be selected; such names are left out (`forge-ipy models` shows them).
+    """
+    return bool(model_id) and plain(model_id)
 
 
 def _claim_marker(folder: Path) -> int | None:
@@ -100,7 +112,7 @@ def _claim_marker(folder: Path) -> int | None:
     marker = folder / MARKER_NAME
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
         return os.open(marker, flags, 0o600)
     except FileExistsError:
         pass
@@ -189,7 +201,7 @@ def complete_providers(prefix: str = "") -> list[str]:
         ids = list(registry.all_specs())
     except Exception:  # a broken config.toml still completes the built-ins
         ids = [spec.id for spec in registry.BUILTINS]
-    return [pid for pid in ids if pid.startswith(prefix)]
+    return [pid for pid in ids if pid.startswith(prefix) and _completable(pid)]
 
 
 def completion_script(shell: str) -> str:

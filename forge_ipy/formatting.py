@@ -9,6 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from .domain import Model, ModelListing, ProviderStatus
+from .text import printable
+
+# Provider text is cut to these lengths in text, so one huge id or message cannot pad every
+# row of a table to megabytes; JSON output keeps the whole value.
+CELL_CHARS = 60
+MESSAGE_CHARS = 300
 
 
 def format_tokens(count: int | None) -> str:
@@ -37,7 +43,8 @@ def format_price(model: Model) -> str:
 
 def format_model_line(model: Model) -> str:
     """`gpt-4o  128k  tools`: id, context window, tools mark (unknown parts left out)."""
-    parts = [model.id, format_tokens(model.context_length), format_tools(model.tools)]
+    parts = [printable(model.id, CELL_CHARS), format_tokens(model.context_length),
+             format_tools(model.tools)]
     return "  ".join(part for part in parts if part)
 
 
@@ -56,10 +63,11 @@ def format_age(seconds: float | None) -> str:
 def format_status(status: ProviderStatus, now: float) -> str:
     """`fresh`, `cached 5 min ago`, `failed: HTTP 401 …`, `stale (12 min old): timeout …`."""
     age = format_age(status.age_seconds(now))
-    if status.error and status.model_count:
-        return f"stale, cached {age}; refresh failed: {status.error}"
-    if status.error:
-        return f"failed: {status.error}"
+    error = printable(status.error, MESSAGE_CHARS) if status.error else ""
+    if error and status.model_count:
+        return f"stale, cached {age}; refresh failed: {error}"
+    if error:
+        return f"failed: {error}"
     if status.stale:
         return f"cached {age}, refreshing"
     if status.from_cache:
@@ -67,9 +75,11 @@ def format_status(status: ProviderStatus, now: float) -> str:
     return "fresh"
 
 
-def format_table(headers: list[str], rows: list[list[str]]) -> str:
-    """Rows as aligned text columns under a header (two spaces between columns)."""
-    table = [headers, *rows]
+def format_table(headers: list[str], rows: list[list[str]],
+                 widest: int | None = CELL_CHARS) -> str:
+    """Rows as aligned text columns under a header (two spaces between columns), every cell
+    made printable and cut to `widest` characters (None: whole)."""
+    table = [[printable(cell, widest) for cell in row] for row in (headers, *rows)]
     widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -109,7 +119,7 @@ def porcelain_lines(listing: ModelListing) -> list[str]:
             return ""
         if isinstance(value, bool):
             return "true" if value else "false"
-        return str(value).replace("\t", " ")
+        return printable(value)  # a tab or newline in an id never forges a field or a row
     rows = ["\t".join(PORCELAIN_COLUMNS)]
     for m in listing.models:
         values = (m.provider_id, m.id, m.context_length, m.max_output_tokens, m.tools,

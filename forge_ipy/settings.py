@@ -72,11 +72,16 @@ def load_config() -> dict[str, Any]:
         return memo[1]
     import tomllib  # here: most people have no config.toml, and completion must start fast
 
+    from .files import read_regular
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = tomllib.loads(fh.read())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise SettingError(f"{path} is not valid TOML ({exc}); fix or remove the file") from None
+        data = tomllib.loads(read_regular(path).decode("utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, RecursionError) as exc:  # damage of any kind: not UTF-8, not
+        # a regular file (ValueError, as TOMLDecodeError is), a number of 5000 digits
+        why = "it is nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise SettingError(f"{path} is not valid TOML ({why}); fix or remove the file") from None
     _config_memo[path] = (stamp, data)
     return data
 
@@ -107,13 +112,21 @@ def _choice(name: str, value: object, allowed: tuple[str, ...], origin: str) -> 
     return text
 
 
+# The most each number of seconds may be: asyncio's timers overflow on huge values, and a
+# longer wait or TTL is a typo, not a wish.
+MAX_SECONDS = {"provider_timeout_seconds": 3600.0, "model_cache_ttl_seconds": 366 * 86400.0}
+
+
 def _positive(name: str, value: object, origin: str) -> float:
     try:
         number = float("nan") if isinstance(value, bool) else float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         number = float("nan")
-    if not number > 0 or number == float("inf"):
-        raise SettingError(f"{name} = {value!r} ({origin}) must be a positive number of seconds")
+    most = MAX_SECONDS[name]
+    if not 0 < number <= most:
+        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:30]}…"
+        raise SettingError(f"{name} = {shown} ({origin}) must be a number of seconds "
+                           f"above 0 and at most {most:g}")
     return number
 
 

@@ -40,3 +40,13 @@ def clip(text: str, limit: int | None) -> str:
     if limit is None or len(text) <= limit:
         return text
     return text[: max(0, limit - 1)] + ELLIPSIS
+
+
+NAME_CHARS = 300  # no one types, or wants offered, a longer name
+
+
+def plain(text: str, limit: int = NAME_CHARS) -> bool:
+    """Whether `text` can be shown and offered as it is: no control character, at most
+    `limit` characters. Completion offers only such names: an escaped or cut one could
+    never be selected, and a newline in one would forge a line."""
+    return len(text) <= limit and not _UNSAFE.search(text)

@@ -247,6 +247,123 @@ def test_zsh_script_sourced_before_compinit_says_so(shell_env):
 bash = pytest.mark.skipif(not BASH, reason="needs bash")
 
 
+# -- names that try to run a command ------------------------------------------------------
+# What a hostile provider could name a model: each must be completed as one argument and
+# arrive intact, running nothing. `{marker}` is a file that must never be created.
+HOSTILE_IDS = [
+    "evil1;touch${IFS}{marker}",
+    "evil2$(touch${IFS}{marker})",
+    "evil3`touch${IFS}{marker}`",
+    "evil4 'q\"x|touch${IFS}{marker}&",
+]
+
+
+@pytest.fixture
+def hostile_env(shell_env, tmp_path) -> dict[str, str]:
+    """`shell_env` with hostile OpenAI ids cached, and a `forge-ipy` that records its arguments
+    as JSON in `args.json` (completion still answers from our code)."""
+    cache = tmp_path / "cache" / "models.json"
+    data = json.loads(cache.read_text())
+    marker = tmp_path / "pwned"
+    models = data["entries"]["openai"]["models"]
+    models += [{"provider_id": "openai", "id": i.replace("{marker}", str(marker)), "name": "x"}
+               for i in HOSTILE_IDS]
+    models.append({"provider_id": "openai", "id": "evil5\ntouch " + str(marker), "name": "x"})
+    cache.write_text(json.dumps(data))
+    (tmp_path / "bin" / "forge-ipy").write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = complete ]; then shift; '
+        f'exec "{sys.executable}" -m forge_ipy.complete "$@"; fi\n'
+        f'exec "{sys.executable}" -c "import json, sys; '
+        f"open(sys.argv[1], 'w').write(json.dumps(sys.argv[2:]))\" {tmp_path / 'args.json'} "
+        '"$@"\n'
+    )
+    return shell_env
+
+
+def _hostile(tmp_path: Path, number: int) -> str:
+    return "openai/" + HOSTILE_IDS[number - 1].replace("{marker}", str(tmp_path / "pwned"))
+
+
+def _ran(tmp_path: Path) -> list[str]:
+    """The arguments the completed command line passed to `forge-ipy`."""
+    assert not (tmp_path / "pwned").exists(), "a model name ran a command"
+    return json.loads((tmp_path / "args.json").read_text())
+
+
+def bash_interactive(env: dict[str, str], tmp_path: Path, typed: str) -> None:
+    """Type `typed`, TAB and Enter in a real interactive bash on a pseudo-terminal, with our
+    completion loaded: the completed line runs as the user would run it."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    shell = subprocess.Popen([BASH, "--norc", "--noprofile", "-i"], stdin=slave, stdout=slave,
+                             stderr=slave, env={**env, "PS1": "<<PS>> "},
+                             start_new_session=True)
+    os.close(slave)
+    seen = b""
+
+    def until(marker: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 60
+        while marker not in seen and time.monotonic() < deadline:
+            if select.select([master], [], [], 1)[0]:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+        assert marker in seen, seen.decode(errors="replace")
+
+    try:
+        os.write(master, f"source {SHELL_DIR / 'forge-ipy.bash'}; echo '<<READ''Y>>'\n".encode())
+        until(b"<<READY>>")
+        seen = seen[seen.index(b"<<READY>>"):]
+        until(b"<<PS>>")  # the prompt after it: readline has the terminal, TAB is a key
+        seen = b""
+        os.write(master, typed.encode() + b"\t")
+        until(b"evil")  # the TAB's completion is on the line
+        time.sleep(0.2)  # let readline finish redrawing before Enter
+        os.write(master, b"\n")
+        until(b"<<PS>>")
+        os.write(master, b"exit\n")
+        shell.wait(timeout=60)
+    finally:
+        if shell.poll() is None:
+            shell.kill()
+            shell.wait()
+        os.close(master)
+
+
+@bash
+@pytest.mark.parametrize("number", [1, 2, 3, 4])
+def test_bash_inserts_a_hostile_name_quoted_and_it_runs_nothing(hostile_env, tmp_path, number):
+    typed = f"forge-ipy select openai/evil{number}"
+    bash_interactive(hostile_env, tmp_path, typed)
+    assert _ran(tmp_path) == ["select", _hostile(tmp_path, number)]
+
+
+@bash
+def test_bash_offers_no_name_with_a_newline(hostile_env):
+    assert bash_complete(hostile_env, "forge-ipy select openai/evil5") == []
+
+
+@pytest.mark.zsh
+@zsh
+@pytest.mark.parametrize("number", [1, 2, 3, 4])
+def test_zsh_inserts_a_hostile_name_quoted_and_it_runs_nothing(hostile_env, tmp_path, number):
+    line = zsh_after_tab(hostile_env, tmp_path, f"forge-ipy select openai/evil{number}")
+    assert line.startswith(f"forge-ipy select openai/evil{number}")
+    subprocess.run([ZSH, "-f", "-c", line], env=hostile_env, timeout=60, check=True)
+    assert _ran(tmp_path) == ["select", _hostile(tmp_path, number)]
+
+
+@pytest.mark.zsh
+@zsh
+def test_zsh_offers_no_name_with_a_newline(hostile_env, tmp_path):
+    assert zsh_matches(hostile_env, tmp_path, "forge-ipy select openai/evil5") == []
+
+
 def bash_complete(env: dict[str, str], line: str) -> list[str]:
     """COMPREPLY of our function for `line` with the cursor at its end."""
     args = [BASH, "--norc", "--noprofile", "-c", BASH_CALL, "bash",

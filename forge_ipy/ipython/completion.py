@@ -16,9 +16,11 @@ _PROVIDER = re.compile(r"^\s*%{1,2}forge_(models|cache)\b.*\s(-p|--provider)\s+(
 
 
 def _model_names() -> list[str]:
+    """Names that can be inserted as they are: a newline in one would add a line of code."""
     from ..catalog import get_catalog
+    from ..text import plain
 
-    return [m.full_name for m in get_catalog().cached()]
+    return [m.full_name for m in get_catalog().cached() if plain(m.full_name)]
 
 
 def _provider_ids() -> list[str]:

@@ -21,6 +21,7 @@ from traitlets import Float, TraitError, Unicode, validate
 from ..errors import ForgeError, describe_os_error
 from ..settings import SETTING_NAMES
 from ..settings import validate as validate_setting
+from ..text import printable
 
 
 def _in_notebook(shell: Any) -> bool:
@@ -115,7 +116,7 @@ class ForgeMagics(Magics):
             if name is None:
                 return None
         with _user_errors():
-            print(self._catalog().select(name, settings=self.settings()).message)
+            print(printable(self._catalog().select(name, settings=self.settings()).message))
         return None
 
     def _choose_in_terminal(self) -> str | None:
@@ -150,7 +151,7 @@ class ForgeMagics(Magics):
                 rows.append([spec.id, spec.name, logged, credential_from(access),
                              access.root or "not set", state if logged == "yes" else ""])
         headers = ["id", "name", "logged in", "credential from", "API root", "state"]
-        return TextBlock(format_table(headers, rows))
+        return TextBlock(format_table(headers, rows, widest=None))
 
     # -- %forge_cache -------------------------------------------------------------------
     @magic_arguments()
@@ -242,7 +243,7 @@ def _user_errors() -> Iterator[None]:
     """Turn forge-ipy's errors into UsageError: one line, no traceback."""
     try:
         yield
-    except ForgeError as exc:
-        raise UsageError(str(exc)) from None
+    except ForgeError as exc:  # may quote a model id: never a raw control character
+        raise UsageError(printable(exc)) from None
     except OSError as exc:
         raise UsageError(describe_os_error(exc)) from None

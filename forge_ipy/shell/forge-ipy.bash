@@ -31,10 +31,10 @@ _forge_ipy() {
         case $cmd in
             models)
                 if [[ $prev == -p || $prev == --provider ]]; then
-                    candidates=($(compgen -W "$(forge-ipy complete providers 2>/dev/null)" -- "$cur"))
+                    _forge_ipy_from providers "$cur"
                 elif [[ $cur == --provider=* ]]; then
                     # `=` is a word break too: readline replaces only what follows it.
-                    candidates=($(compgen -W "$(forge-ipy complete providers 2>/dev/null)" -- "${cur#*=}"))
+                    _forge_ipy_from providers "${cur#*=}"
                 else
                     candidates=($(compgen -W "-p --provider --refresh --json --porcelain -h --help" -- "$cur"))
                 fi
@@ -42,9 +42,7 @@ _forge_ipy() {
             select)
                 if (( cword == 2 )) && [[ $cur != -* ]]; then
                     # The command matched the prefix already (also against the bare model id).
-                    while IFS= read -r word; do
-                        [[ -n $word ]] && candidates+=("$word")
-                    done < <(forge-ipy complete models "$cur" 2>/dev/null)
+                    _forge_ipy_from models "$cur"
                 else
                     candidates=($(compgen -W "-h --help" -- "$cur"))
                 fi
@@ -54,16 +52,16 @@ _forge_ipy() {
                 ;;
             login|logout)
                 if (( cword == 2 )); then
-                    candidates=($(compgen -W "$(forge-ipy complete providers 2>/dev/null)" -- "$cur"))
+                    _forge_ipy_from providers "$cur"
                 fi
                 ;;
             cache)
                 if (( cword == 2 )); then
                     candidates=($(compgen -W "stats clear refresh -h --help" -- "$cur"))
                 elif [[ $sub == clear && ( $prev == --provider ) ]]; then
-                    candidates=($(compgen -W "$(forge-ipy complete providers 2>/dev/null)" -- "$cur"))
+                    _forge_ipy_from providers "$cur"
                 elif [[ $sub == clear && $cur == --provider=* ]]; then
-                    candidates=($(compgen -W "$(forge-ipy complete providers 2>/dev/null)" -- "${cur#*=}"))
+                    _forge_ipy_from providers "${cur#*=}"
                 elif [[ $sub == clear ]]; then
                     candidates=($(compgen -W "--provider -h --help" -- "$cur"))
                 elif [[ $sub == refresh ]]; then
@@ -81,15 +79,27 @@ _forge_ipy() {
 
     # Readline completes only the text after the last `:` when `:` breaks words, so a candidate
     # must start with the typed text up to that `:`; the rest is what replaces the word.
+    local colon_prefix=
     if [[ $cur == *:* && $COMP_WORDBREAKS == *:* && $cur != --provider=* ]]; then
-        local colon_prefix=${cur%"${cur##*:}"}
-        for word in "${candidates[@]}"; do
-            [[ $word == "$colon_prefix"* ]] && COMPREPLY+=("${word#"$colon_prefix"}")
-        done
-    else
-        COMPREPLY=("${candidates[@]}")
+        colon_prefix=${cur%"${cur##*:}"}
     fi
+    # Inserted quoted (printf %q): a name such as `x;touch${IFS}/tmp/pwned` or `$(...)` is an
+    # argument, never a command. Readline inserts COMPREPLY as it is.
+    for word in "${candidates[@]}"; do
+        [[ $word == "$colon_prefix"* ]] || continue
+        printf -v word %q "${word#"$colon_prefix"}"
+        COMPREPLY+=("$word")
+    done
     return 0
+}
+
+# Candidates one a line from `forge-ipy complete KIND PREFIX`, added to the caller's
+# `candidates`: never through `compgen -W`, which would expand `$(...)` inside a name.
+_forge_ipy_from() {
+    local word
+    while IFS= read -r word; do
+        [[ -n $word ]] && candidates+=("$word")
+    done < <(forge-ipy complete "$1" "$2" 2>/dev/null)
 }
 
 complete -F _forge_ipy forge-ipy
