@@ -6,7 +6,6 @@ runs it on every Tab.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
 from collections.abc import Sequence
@@ -139,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # -- commands --------------------------------------------------------------------------
 def cmd_models(options: argparse.Namespace) -> int:
+    from .accounts import anyone_logged_in
     from .catalog import get_catalog
     from .domain import ModelListing
     from .formatting import (
@@ -148,12 +148,11 @@ def cmd_models(options: argparse.Namespace) -> int:
         model_row,
         porcelain_lines,
     )
-    from .providers.registry import logged_in
 
     catalog = get_catalog()
     providers = tuple(options.provider or ())
     listing = ModelListing((), ())
-    if logged_in(providers or None):
+    if anyone_logged_in(providers):
         listing = catalog.get_all_models(providers or None, refresh=options.refresh)
         catalog.wait_background(timeout=_background_budget())
     # No provider at all: nobody logged in, or only Ollama at its default root, not running
@@ -188,27 +187,10 @@ def _count(n: int, noun: str) -> str:
 
 
 def _nobody_logged_in(providers: tuple[str, ...]) -> int:
-    from .providers.registry import all_specs, how_to_log_in, resolve
+    from .accounts import not_logged_in
 
-    specs = all_specs()
-    if providers and all(specs[p].keyless for p in providers if p in specs):
-        roots = ", ".join(resolve(specs[p]).root for p in providers if p in specs)
-        print(f"forge-ipy: {', '.join(providers)} is not running at {roots}; start it, or set "
-              "FORGE_<ID>_BASE_URL to where it runs.", file=sys.stderr)
-        return 0
-    only = specs.get(providers[0]) if len(providers) == 1 else None
-    if only is not None and (only.uses_aws or not only.default_root):
-        # The AWS chain, or a key and the resource's endpoint (Azure): say what is missing.
-        fix = how_to_log_in(resolve(only))
-        print(f"forge-ipy: not logged in to {providers[0]}; {fix}; `forge-ipy providers` "
-              "lists them.", file=sys.stderr)
-        return 0
-    variables = [v for p in providers if p in specs for v in specs[p].key_envs[:1]]
-    which = ", ".join(providers) if providers else "any provider"
-    example = " or ".join(variables) if variables else "a key such as OPENAI_API_KEY"
-    login = providers[0] if len(providers) == 1 else "PROVIDER"
-    print(f"forge-ipy: not logged in to {which}. Set {example}, or run "
-          f"`forge-ipy login {login}`; `forge-ipy providers` lists them.", file=sys.stderr)
+    message, _ = not_logged_in(providers)
+    print(f"forge-ipy: {message}", file=sys.stderr)
     return 0
 
 
@@ -228,25 +210,15 @@ def _background_budget() -> float:
 
 
 def cmd_providers(options: argparse.Namespace) -> int:
-    from .formatting import format_table
-    from .providers.registry import all_specs, credential_from, is_logged_in, resolve
+    from .accounts import provider_rows
+    from .catalog import get_catalog
+    from .formatting import format_providers, providers_json
 
-    rows = []
-    for spec in all_specs().values():
-        access = resolve(spec)
-        # A keyless server at its default root counts only when it answers (DESIGN.md).
-        probed = spec.keyless and not access.root_explicit
-        rows.append({"id": spec.id, "name": spec.name, "logged_in": is_logged_in(access),
-                     "when_running": probed, "key_source": credential_from(access),
-                     "api_root": access.root or None})
+    rows = provider_rows(get_catalog())
     if options.json:
-        _print_json(rows)
-        return 0
-    table = [[str(r["id"]), str(r["name"]), "if running" if r["when_running"] else
-              "yes" if r["logged_in"] else "no", str(r["key_source"]),
-              str(r["api_root"] or "not set")] for r in rows]
-    print(format_table(["id", "name", "logged in", "credential from", "API root"], table,
-                       widest=None))
+        _print_json(providers_json(rows, time.time()))
+    else:
+        print(format_providers(rows, time.time()))
     return 0
 
 
@@ -279,9 +251,9 @@ def cmd_current(options: argparse.Namespace) -> int:
 def cmd_login(options: argparse.Namespace) -> int:
     import getpass
 
-    from .credentials import save_key
+    from .accounts import known_provider, login
 
-    spec = _known_provider(options.provider)
+    spec = known_provider(options.provider)
     if spec.keyless:
         print(f"{spec.name} needs no key.", file=sys.stderr)
         return 0
@@ -298,30 +270,20 @@ def cmd_login(options: argparse.Namespace) -> int:
     if not key:
         print("forge-ipy: no key given; nothing saved.", file=sys.stderr)
         return 1
-    save_key(spec.id, key)
+    login(spec.id, key)
     print(f"Saved the {spec.name} key. Its cached model list is refreshed on next use.")
     return 0
 
 
 def cmd_logout(options: argparse.Namespace) -> int:
-    from .credentials import delete_key
+    from .accounts import logout
 
-    spec = _known_provider(options.provider)
-    if delete_key(spec.id):
+    spec, had_key = logout(options.provider)
+    if had_key:
         print(f"Removed the saved {spec.name} key.")
     else:
         print(f"No saved {spec.name} key (keys set in the environment stay in force).")
     return 0
-
-
-def _known_provider(provider_id: str) -> Any:
-    from .errors import SettingError
-    from .providers.registry import all_specs
-
-    specs = all_specs()
-    if provider_id not in specs:
-        raise SettingError(f"unknown provider {provider_id!r}; known: {', '.join(specs)}")
-    return specs[provider_id]
 
 
 def cmd_cache_stats(options: argparse.Namespace) -> int:
@@ -345,6 +307,8 @@ def cmd_cache_clear(options: argparse.Namespace) -> int:
 
 
 def cmd_cache_refresh(options: argparse.Namespace) -> int:
+    import contextlib
+
     from .catalog import get_catalog
     from .settings import cache_dir
 

@@ -23,15 +23,14 @@ from .files import (
     sweep_temp_files,
     to_json,
 )
-from .settings import cache_dir, config_dir, file_stamp
+from .places import SALT_NAME, STORE_NAME, salt_paths
+from .settings import config_dir, file_stamp
 
 # typing is not imported at run time: shell completion starts in this module.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-STORE_NAME = "credentials.json"
-SALT_NAME = "fingerprint.salt"
 log = logging.getLogger("forge_ipy")
 
 _store_memo: dict[Path, tuple[tuple[int, int, int], dict[str, str]]] = {}
@@ -110,7 +109,7 @@ def _salt() -> bytes:
     it (read-only): a salt that changed with each process would make every cached list
     unmatchable, so every process would fetch again.
     """
-    places = (config_dir() / SALT_NAME, cache_dir() / SALT_NAME)
+    places = tuple(map(Path, salt_paths()))
     for path in places:
         saved = _read_salt(path)
         if saved is not None:

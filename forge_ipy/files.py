@@ -11,14 +11,14 @@ that killed writers left behind. JSON forge-ipy writes, to files or stdout, goes
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
-from pathlib import Path
 
-# typing is not imported at run time: shell completion starts in this module.
+# typing, pathlib and contextlib are not imported at run time: a TAB reads through this
+# module (`read_regular`), and only writers need the others.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
 SMALL_FILE_BYTES = 1 << 20  # state.json, credentials.json, config.toml: a few KB in practice
@@ -116,7 +116,9 @@ def atomic_write(path: Path, text: str, *, private: bool = False) -> None:
     A symlink at `path` keeps being one: its target is replaced. `private` files are readable
     by their owner only (mode 0600) from the first byte.
     """
+    import contextlib
     import tempfile  # writers only: readers, shell completion among them, never need it
+    from pathlib import Path
 
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     make_folder(target.parent)
@@ -137,6 +139,7 @@ def atomic_write(path: Path, text: str, *, private: bool = False) -> None:
 
 def sweep_temp_files(path: Path, max_age: float = TEMP_MAX_AGE_SECONDS) -> None:
     """Remove `.<name>.*.tmp` beside `path` older than `max_age`: left by a killed writer."""
+    import contextlib
     import time
 
     prefix, now = f".{path.name}.", time.time()

@@ -6,7 +6,8 @@ reads the same everywhere: `gpt-4o  128k  tools`.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from .domain import Model, ModelListing, ProviderStatus
 from .text import printable
@@ -15,6 +16,9 @@ from .text import printable
 # row of a table to megabytes; JSON output keeps the whole value.
 CELL_CHARS = 60
 MESSAGE_CHARS = 300
+
+if TYPE_CHECKING:
+    from .accounts import ProviderRow
 
 
 def format_tokens(count: int | None) -> str:
@@ -73,6 +77,25 @@ def format_status(status: ProviderStatus, now: float) -> str:
     if status.from_cache:
         return f"cached {age}"
     return "fresh"
+
+
+PROVIDER_COLUMNS = ["id", "name", "logged in", "credential from", "API root", "state"]
+
+
+def format_providers(rows: Sequence[ProviderRow], now: float) -> str:
+    """The provider table of `forge-ipy providers` and `%forge_providers`."""
+    return format_table(PROVIDER_COLUMNS, [
+        [r.id, r.name, r.logged_in_text, r.key_source, r.api_root,
+         format_status(r.status, now) if r.status else "not fetched" if r.logged_in else ""]
+        for r in rows], widest=None)  # an API root is shown whole
+
+
+def providers_json(rows: Sequence[ProviderRow], now: float) -> list[dict[str, object]]:
+    """`forge-ipy providers --json`: one object a provider; `state` as in the table, or null."""
+    return [{"id": r.id, "name": r.name, "logged_in": r.logged_in,
+             "when_running": r.when_running, "key_source": r.key_source,
+             "api_root": r.api_root, "state": format_status(r.status, now) if r.status else None}
+            for r in rows]
 
 
 def format_table(headers: list[str], rows: list[list[str]],

@@ -14,48 +14,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SettingError
+from .places import CONFIG_NAME, cache_folder, config_folder, file_stamp
 
 # typing is not imported at run time: shell completion starts in this module.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-APP_NAME = "forge-ipy"
 STRATEGIES = ("aggressive", "moderate", "fresh")
 REFRESH_MODES = ("background", "block")
 
 
 def config_dir() -> Path:
     """Folder of `config.toml`, the credential store and `state.json`."""
-    return _folder("FORGE_IPY_CONFIG_DIR", "user_config_dir")
+    return _as_path(config_folder())
 
 
 def cache_dir() -> Path:
     """Folder of the shared model cache `models.json`."""
-    return _folder("FORGE_IPY_CACHE_DIR", "user_cache_dir")
-
-
-def _folder(variable: str, platform_function: str) -> Path:
-    # Called on every list request: the Path is built once per distinct value.
-    return _as_path(os.environ.get(variable) or None, platform_function)
+    return _as_path(cache_folder())
 
 
 @functools.lru_cache(maxsize=32)
-def _as_path(override: str | None, platform_function: str) -> Path:
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(getattr(platformdirs, platform_function)(APP_NAME))
-
-
-def file_stamp(path: str) -> tuple[int, int, int] | None:
-    """Changes whenever the file is written or replaced (the clock alone may be coarse)."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return (info.st_mtime_ns, info.st_size, info.st_ino)
+def _as_path(folder: str) -> Path:
+    # Called on every list request: the Path is built once per distinct folder.
+    return Path(folder)
 
 
 _config_memo: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
@@ -63,7 +46,7 @@ _config_memo: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
 
 def load_config() -> dict[str, Any]:
     """`config.toml` as a dict ({} when absent), re-read only when the file changes."""
-    path = os.path.join(config_dir(), "config.toml")
+    path = os.path.join(config_folder(), CONFIG_NAME)
     stamp = file_stamp(path)
     if stamp is None:
         return {}

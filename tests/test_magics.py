@@ -25,6 +25,7 @@ from traitlets.config import Config
 
 import forge_ipy
 import forge_ipy.ipython as extension
+from forge_ipy import cli
 from forge_ipy.domain import model_sort_key
 from forge_ipy.ipython.completion import forge_matcher
 from forge_ipy.ipython.display import ModelTable, TextBlock
@@ -535,6 +536,10 @@ def test_forge_providers_lists_every_provider_with_source_root_and_state(
         assert provider.key not in block.text
     result, out, _ = cell(ip, capsys, "%forge_providers")
     assert result.success and "env:GROQ_API_KEY" in out
+
+    # The CLI asks the same service and draws the same table.
+    assert cli.main(["providers"]) == 0
+    assert capsys.readouterr().out == block.text + "\n"
 
 
 # -- unload and reload -----------------------------------------------------------------

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from forge_ipy import complete, credentials
+from forge_ipy.cache import CacheFile
 from forge_ipy.providers import registry
 
 SHELL_DIR = Path(complete.__file__).parent / "shell"
@@ -134,6 +135,7 @@ def shell_env(tmp_path, monkeypatch) -> dict[str, str]:
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / "models.json").write_text(json.dumps({"schema": 2, "entries": entries}))
+    CacheFile(cache / "models.json").write({})  # the cache's writer adds the names index
     credentials.forget_fingerprints()
 
     bin_dir = tmp_path / "bin"
@@ -151,20 +153,22 @@ def shell_env(tmp_path, monkeypatch) -> dict[str, str]:
     return env
 
 
-def _zsh(env: dict[str, str], tmp_path: Path, mode: str, line: str, how: str) -> str:
+def _zsh(env: dict[str, str], tmp_path: Path, mode: str, line: str, how: str,
+         script: Path = SHELL_DIR / "forge-ipy.zsh") -> str:
     setup = tmp_path / "setup.zsh"
     driver = tmp_path / "driver.zsh"
     setup.write_text(SETUP_ZSH)
     driver.write_text(DRIVER_ZSH)
-    args = [ZSH, "-f", str(driver), str(setup), str(SHELL_DIR / "forge-ipy.zsh"), mode, how,
+    args = [ZSH, "-f", str(driver), str(setup), str(script), mode, how,
             str(tmp_path / "fpath"), line]
     result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
     return result.stdout
 
 
-def zsh_matches(env: dict[str, str], tmp_path: Path, line: str, how: str = "source") -> list[str]:
+def zsh_matches(env: dict[str, str], tmp_path: Path, line: str, how: str = "source",
+                script: Path = SHELL_DIR / "forge-ipy.zsh") -> list[str]:
     """Every match zsh offers for `line` followed by TAB."""
-    out = _zsh(env, tmp_path, "list", line, how)
+    out = _zsh(env, tmp_path, "list", line, how, script)
     return [part.split("<<END>>")[0] for part in out.split("<<HIT>>")[1:]]
 
 
@@ -185,6 +189,29 @@ def test_zsh_subcommands(shell_env, tmp_path, how):
     found = zsh_matches(shell_env, tmp_path, "forge-ipy ", how)
     assert {"models", "select", "current", "providers", "login", "logout", "cache",
             "complete", "completion"} <= set(found)
+
+
+def without_forge_ipy(env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """`env` with a `forge-ipy` first on PATH that fails: only a script that asks forge-ipy's
+    Python directly still completes."""
+    broken = tmp_path / "broken-bin"
+    broken.mkdir(exist_ok=True)
+    (broken / "forge-ipy").write_text("#!/bin/sh\nexit 1\n")
+    (broken / "forge-ipy").chmod(0o755)
+    return {**env, "PATH": f"{broken}{os.pathsep}{env.get('PATH', '')}"}
+
+
+@pytest.mark.zsh
+@zsh
+@pytest.mark.parametrize("how", ["source", "fpath"])
+def test_zsh_printed_script_asks_this_python_directly(shell_env, tmp_path, how):
+    printed = tmp_path / "printed.zsh"
+    printed.write_text(complete.completion_script("zsh"))
+    env = without_forge_ipy(shell_env, tmp_path)
+    assert zsh_matches(env, tmp_path, "forge-ipy select gp", how, printed) == [
+        "openai/gpt-4o", "openai/gpt-4o-mini",
+    ]
+    assert zsh_matches(env, tmp_path, "forge-ipy select gp", how) == []  # the shipped file
 
 
 @pytest.mark.zsh
@@ -270,6 +297,7 @@ def hostile_env(shell_env, tmp_path) -> dict[str, str]:
                for i in HOSTILE_IDS]
     models.append({"provider_id": "openai", "id": "evil5\ntouch " + str(marker), "name": "x"})
     cache.write_text(json.dumps(data))
+    CacheFile(cache).write({})  # the names index for completion, as the cache writes it
     (tmp_path / "bin" / "forge-ipy").write_text(
         "#!/bin/sh\n"
         'if [ "$1" = complete ]; then shift; '
@@ -364,10 +392,10 @@ def test_zsh_offers_no_name_with_a_newline(hostile_env, tmp_path):
     assert zsh_matches(hostile_env, tmp_path, "forge-ipy select openai/evil5") == []
 
 
-def bash_complete(env: dict[str, str], line: str) -> list[str]:
+def bash_complete(env: dict[str, str], line: str, script: Path = SHELL_DIR / "forge-ipy.bash",
+                  ) -> list[str]:
     """COMPREPLY of our function for `line` with the cursor at its end."""
-    args = [BASH, "--norc", "--noprofile", "-c", BASH_CALL, "bash",
-            str(SHELL_DIR / "forge-ipy.bash"), line]
+    args = [BASH, "--norc", "--noprofile", "-c", BASH_CALL, "bash", str(script), line]
     result = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
     assert result.stderr == ""
     return [word for word in result.stdout.split("\n") if word]
@@ -400,3 +428,15 @@ def test_bash_subcommands_and_registration(shell_env):
     result = subprocess.run([BASH, "--norc", "--noprofile", "-c", f"source {script}; complete -p"],
                             capture_output=True, text=True, env=shell_env, timeout=60)
     assert "complete -F _forge_ipy forge-ipy" in result.stdout
+
+
+@bash
+def test_the_printed_script_asks_this_python_directly(shell_env, tmp_path):
+    """`forge-ipy completion bash` writes in the interpreter: a TAB needs no `forge-ipy` on
+    PATH (nor its console-script wrapper); the file as shipped falls back to `forge-ipy`."""
+    printed = tmp_path / "printed.bash"
+    printed.write_text(complete.completion_script("bash"))
+    env = without_forge_ipy(shell_env, tmp_path)
+    assert bash_complete(env, "forge-ipy select gp", printed) == ["openai/gpt-4o",
+                                                                  "openai/gpt-4o-mini"]
+    assert bash_complete(env, "forge-ipy select gp") == []  # the shipped file asks forge-ipy

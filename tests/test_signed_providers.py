@@ -452,3 +452,22 @@ def test_no_secret_in_logs_even_at_debug(loopback, serve, fetch, caplog):
 
     assert "botocore" in caplog.text  # botocore did log, at DEBUG
     assert TOKEN not in caplog.text and SECRET not in caplog.text
+
+
+def test_completions_memo_of_logins_follows_the_aws_files(monkeypatch, tmp_path):
+    """Shell completion remembers who is logged in; a profile written or rotated in the AWS
+    chain's files must show at the next TAB, as a changed variable does."""
+    from forge_ipy import login_memo
+
+    def bedrock_login():
+        found = [p for p in login_memo.current()["providers"] if p[0] == "bedrock"]
+        return found[0][1] if found else None
+
+    assert bedrock_login() is None
+    write_aws_files(tmp_path, "[default]\naws_access_key_id = A\naws_secret_access_key = B\n",
+                    "[default]\nregion = us-west-2\n")
+    first = bedrock_login()
+    assert first is not None
+    write_aws_files(tmp_path, "[default]\naws_access_key_id = A\naws_secret_access_key = C2\n",
+                    "[default]\nregion = us-west-2\n")  # a rotated secret
+    assert bedrock_login() not in (None, first)

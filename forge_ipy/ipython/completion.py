@@ -24,9 +24,9 @@ def _model_names() -> list[str]:
 
 
 def _provider_ids() -> list[str]:
-    from ..providers.registry import all_specs
+    from ..accounts import provider_ids
 
-    return list(all_specs())
+    return provider_ids()
 
 
 def candidates(arg: str) -> list[str]:

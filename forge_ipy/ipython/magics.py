@@ -132,8 +132,8 @@ class ForgeMagics(Magics):
     @line_magic
     def forge_providers(self, line: str) -> Any:
         """Every known provider: logged in or not, key source (never the key), API root, state."""
-        from ..formatting import format_status, format_table
-        from ..providers.registry import all_specs, credential_from, is_logged_in, resolve
+        from ..accounts import provider_rows
+        from ..formatting import format_providers
         from .display import TextBlock
 
         if line.strip():
@@ -141,17 +141,8 @@ class ForgeMagics(Magics):
                              "lists one provider's models")
 
         with _user_errors():
-            listing = self._catalog().cached()
-            rows = []
-            for spec in all_specs().values():
-                access = resolve(spec)
-                status = listing.status(spec.id)
-                state = format_status(status, time.time()) if status else "not fetched"
-                logged = "yes" if is_logged_in(access) else "no"
-                rows.append([spec.id, spec.name, logged, credential_from(access),
-                             access.root or "not set", state if logged == "yes" else ""])
-        headers = ["id", "name", "logged in", "credential from", "API root", "state"]
-        return TextBlock(format_table(headers, rows, widest=None))
+            rows = provider_rows(self._catalog())
+        return TextBlock(format_providers(rows, time.time()))
 
     # -- %forge_cache -------------------------------------------------------------------
     @magic_arguments()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from ..places import aws_files
+
 # The AWS chain's variables, as botocore reads them (DESIGN.md "Providers that sign requests").
 AWS_KEY_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 AWS_PROFILE_VARS = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
@@ -64,14 +66,6 @@ def find_key(provider_id: str, variables: tuple[str, ...],
     if provider_id in store:
         return Credential("key", "store", (store[provider_id],))
     return None
-
-
-def aws_files() -> tuple[str, str]:
-    """The shared credentials file and the config file, where botocore looks for them."""
-    home = os.path.expanduser("~")
-    return (os.environ.get("AWS_SHARED_CREDENTIALS_FILE")
-            or os.path.join(home, ".aws", "credentials"),
-            os.environ.get("AWS_CONFIG_FILE") or os.path.join(home, ".aws", "config"))
 
 
 def find_aws() -> Credential | None:

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field, replace
 
 from ..credentials import STORE_NAME, fingerprint, load_store
 from ..errors import SettingError
+from ..places import aws_files
 from ..settings import config_dir, file_stamp, load_config
-from .credential import AWS_VARIABLES, Credential, aws_files, find_aws, find_key
+from .credential import AWS_VARIABLES, Credential, find_aws, find_key
 
 # Groq and Mistral speak the OpenAI shape with extra fields, which the openai module reads.
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -9,6 +9,18 @@
 # from COMP_LINE and the part before the last `:` is trimmed from each candidate, as
 # bash-completion's __ltrim_colon_completions does.
 
+# The Python that runs forge-ipy, written in by `forge-ipy completion bash`: asking it directly
+# skips the console-script wrapper, whose `import re` alone costs a TAB a third of its time.
+# Where it is gone (or this file was copied from the source tree), `forge-ipy` answers.
+_forge_ipy_python=@PYTHON@
+
+_forge_ipy_complete() {
+    if [[ -x $_forge_ipy_python ]]; then
+        "$_forge_ipy_python" -c 'import sys; from forge_ipy.complete import main; sys.exit(main(sys.argv[1:]))' "$@" 2>/dev/null && return
+    fi
+    forge-ipy complete "$@" 2>/dev/null
+}
+
 _forge_ipy() {
     local line=${COMP_LINE:0:COMP_POINT}
     local -a words
@@ -93,13 +105,13 @@ _forge_ipy() {
     return 0
 }
 
-# Candidates one a line from `forge-ipy complete KIND PREFIX`, added to the caller's
+# Candidates one a line from `_forge_ipy_complete KIND PREFIX`, added to the caller's
 # `candidates`: never through `compgen -W`, which would expand `$(...)` inside a name.
 _forge_ipy_from() {
     local word
     while IFS= read -r word; do
         [[ -n $word ]] && candidates+=("$word")
-    done < <(forge-ipy complete "$1" "$2" 2>/dev/null)
+    done < <(_forge_ipy_complete "$1" "$2")
 }
 
 complete -F _forge_ipy forge-ipy
