@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -224,24 +225,83 @@ def bench_complete_first(repeat: int) -> Figure:
 
 
 _LOAD_EXT = """
-import time
+import json, sys, time
 from IPython.core.interactiveshell import InteractiveShell
 ip = InteractiveShell.instance()
 started = time.perf_counter()
 ip.run_line_magic("load_ext", "forge_ipy")
-print(time.perf_counter() - started)
+seconds = time.perf_counter() - started
+print(json.dumps([seconds, [m for m in sys.modules if m.startswith("forge_ipy.chat")]]))
 """
 
 
 def bench_load_ext(repeat: int) -> Figure:
     with serve(latency=0.0) as server, tempfile.TemporaryDirectory() as tmp:
         env = _filled_cache(server, Path(tmp))
-        times = [float(subprocess.run([sys.executable, "-c", _LOAD_EXT], env=env, check=True,
-                                      capture_output=True, text=True).stdout.strip())
-                 for _ in range(repeat)]
-    added = statistics.median(times) * 1000
-    return Figure("%load_ext forge_ipy in a fresh IPython", f"{added:.1f} ms added",
-                  "< 100 ms", added < 100, "benchmarks/run.py (load_ext)")
+        runs = [json.loads(subprocess.run([sys.executable, "-c", _LOAD_EXT], env=env,
+                                          check=True, capture_output=True, text=True).stdout)
+                for _ in range(repeat)]
+    added = statistics.median(seconds for seconds, _ in runs) * 1000
+    chat = sorted({m for _, modules in runs for m in modules})
+    return Figure("%load_ext forge_ipy in a fresh IPython",
+                  f"{added:.1f} ms added; chat modules imported: {len(chat)}",
+                  "< 100 ms; nothing of chat", added < 100 and not chat,
+                  "benchmarks/run.py (load_ext)")
+
+
+# -- 7. time to first token ---------------------------------------------------------------
+def bench_chat_first_token(repeat: int) -> Figure:
+    """What forge-ipy adds before the first token, over a raw httpx stream of the same
+    request to the same loopback provider (which answers at once: all of it is overhead)."""
+    import forge_ipy
+    from forge_ipy.catalog import get_catalog
+
+    with serve(latency=0.0) as server, tempfile.TemporaryDirectory() as tmp:
+        apply_env(isolated_env(server, Path(tmp)))
+        model, prompt = "openai/openai-model-0001", "how fast is the first token?"
+        forge_ipy.chat(prompt, model=model)  # the listing cached, the loop and client up
+        assert get_catalog().get_all_models()
+        url = server.root("openai") + "/chat/completions"
+        headers = {"authorization": f"Bearer {server.providers['openai'].key}"}
+        body = {"model": model.partition("/")[2], "stream": True,
+                "messages": [{"role": "user", "content": prompt}],
+                "stream_options": {"include_usage": True}}
+
+        loop, client = asyncio.new_event_loop(), httpx.AsyncClient()
+
+        async def first_raw_token() -> float:  # what one would write by hand, on one loop
+            started = time.perf_counter()
+            async with client.stream("POST", url, json=body, headers=headers) as response, \
+                    contextlib.aclosing(response.aiter_lines()) as lines:
+                async for line in lines:
+                    if '"content": "You' in line:
+                        return time.perf_counter() - started
+            raise AssertionError("no first token")
+
+        def raw() -> float:
+            return loop.run_until_complete(first_raw_token())
+
+        def forge() -> float:
+            started = time.perf_counter()
+            replies = forge_ipy.chat(prompt, model=model, stream=True)
+            next(iter(replies))
+            first = time.perf_counter() - started
+            replies.close()
+            return first
+
+        for _ in range(3):  # connections, imports and caches warm on both sides
+            raw(), forge()
+        pairs = [(raw(), forge()) for _ in range(repeat * 10)]  # interleaved: same conditions
+        loop.run_until_complete(client.aclose())
+        loop.close()
+        t_raw = statistics.median(r for r, _ in pairs)
+        t_forge = statistics.median(f for _, f in pairs)
+    added = (t_forge - t_raw) * 1000
+    return Figure(
+        "time to first token added over a raw httpx.AsyncClient stream (same request, "
+        "same loopback provider)",
+        f"{added:.2f} ms added (forge-ipy {t_forge * 1000:.2f} ms, raw httpx "
+        f"{t_raw * 1000:.2f} ms)", "<= 5 ms", added <= 5, "benchmarks/run.py (chat_first_token)")
 
 
 # -- 6. memory --------------------------------------------------------------------------
@@ -265,7 +325,8 @@ def bench_memory(repeat: int) -> Figure:
 
 BENCHES = {"cold_fetch": bench_cold_fetch, "warm": bench_warm, "cli_json": bench_cli_json,
            "complete": bench_complete, "complete_first": bench_complete_first,
-           "load_ext": bench_load_ext, "memory": bench_memory}
+           "load_ext": bench_load_ext, "memory": bench_memory,
+           "chat_first_token": bench_chat_first_token}
 
 
 def machine() -> str:

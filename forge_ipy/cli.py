@@ -53,6 +53,7 @@ EPILOG = """settings (environment > config.toml > default):
   FORGE_MODEL_CACHE_TTL_SECONDS   TTL for moderate                      (3600)
   FORGE_MODEL_CACHE_REFRESH       background | block, on expiry         (background)
   FORGE_PROVIDER_TIMEOUT_SECONDS  the most one provider may take        (10)
+  FORGE_CHAT_TIMEOUT_SECONDS      the most one chat reply may take      (120)
 
 files: config.toml, credentials.json and state.json in the config folder
 ($FORGE_IPY_CONFIG_DIR); models.json in the cache folder ($FORGE_IPY_CACHE_DIR).
@@ -98,6 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("current", cmd_current, "Print the active provider and model.")
     p.add_argument("--json", action="store_true",
                    help='print {"provider_id": ..., "model": ...} or null')
+
+    p = command("chat", cmd_chat, "Send a prompt to the selected model (or PROVIDER/MODEL, "
+                "for this call only): the reply streams to stdout, the footer (tokens, cost, "
+                "seconds) to stderr.")
+    p.add_argument("words", nargs="*", metavar="[PROVIDER/MODEL] [PROMPT]",
+                   help="the model, then the prompt; without a prompt it is read from "
+                   "standard input: forge-ipy chat < question.md > answer.md")
+    p.add_argument("--system", metavar="TEXT", help="a system prompt")
+    p.add_argument("--max-tokens", type=int, metavar="N", help="the most tokens the reply "
+                   "may have")
+    p.add_argument("--temperature", type=float, metavar="T", help="sampling temperature, "
+                   "0 to 2")
 
     p = command("login", cmd_login, "Save a provider's API key in the credential store "
                 "(mode 0600). The key is read without echo, or from standard input.")
@@ -246,6 +259,46 @@ def cmd_current(options: argparse.Namespace) -> int:
 
         print(printable(selection.full_name))
     return 0
+
+
+def cmd_chat(options: argparse.Namespace) -> int:
+    from .chat.service import ReplyStream, prepare
+    from .text import printable
+
+    name, prompt = _chat_words(options.words)
+    if prompt is None:
+        if sys.stdin.isatty():
+            print("forge-ipy: give a prompt: forge-ipy chat [PROVIDER/MODEL] \"PROMPT\", or "
+                  "pipe it in: forge-ipy chat < question.md", file=sys.stderr)
+            return 2
+        prompt = sys.stdin.read()
+    params = {k: v for k, v in (("max_tokens", options.max_tokens),
+                                ("temperature", options.temperature)) if v is not None}
+    replies = ReplyStream(prepare(prompt, model=name, system=options.system, **params))
+    interrupted = False
+    try:
+        for delta in replies:
+            sys.stdout.write(printable(delta, lines=True))
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        replies.close()  # keep what arrived; the footer says it was cut short
+        interrupted = True
+    finally:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    print(replies.reply.footer(), file=sys.stderr)
+    return 130 if interrupted else 0
+
+
+def _chat_words(words: list[str]) -> tuple[str | None, str | None]:
+    """(model, prompt) from the positional words: a first word naming a known provider's
+    model (`openai/gpt-4o`, no spaces) is the model; the rest is the prompt."""
+    from .accounts import provider_ids
+
+    if words and " " not in words[0] and words[0].partition("/")[0] in provider_ids() \
+            and "/" in words[0]:
+        return words[0], " ".join(words[1:]) or None
+    return None, " ".join(words) or None
 
 
 def cmd_login(options: argparse.Namespace) -> int:

@@ -76,6 +76,7 @@ class Settings:
     model_cache_refresh: str = "background"
     provider_timeout_seconds: float = 10.0
     model_facts_url: str = "https://models.dev/api.json"
+    chat_timeout_seconds: float = 120.0
 
 
 SETTING_NAMES = tuple(Settings.__dataclass_fields__)
@@ -97,7 +98,8 @@ def _choice(name: str, value: object, allowed: tuple[str, ...], origin: str) -> 
 
 # The most each number of seconds may be: asyncio's timers overflow on huge values, and a
 # longer wait or TTL is a typo, not a wish.
-MAX_SECONDS = {"provider_timeout_seconds": 3600.0, "model_cache_ttl_seconds": 366 * 86400.0}
+MAX_SECONDS = {"provider_timeout_seconds": 3600.0, "model_cache_ttl_seconds": 366 * 86400.0,
+               "chat_timeout_seconds": 3600.0}
 
 
 def _positive(name: str, value: object, origin: str) -> float:
@@ -131,7 +133,7 @@ def validate(name: str, value: object, origin: str = "argument") -> object:
         return _choice(name, value, STRATEGIES, origin)
     if name == "model_cache_refresh":
         return _choice(name, value, REFRESH_MODES, origin)
-    if name in ("model_cache_ttl_seconds", "provider_timeout_seconds"):
+    if name in ("model_cache_ttl_seconds", "provider_timeout_seconds", "chat_timeout_seconds"):
         return _positive(name, value, origin)
     if name == "model_facts_url":
         return _url_or_off(name, value, origin)

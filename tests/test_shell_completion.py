@@ -187,7 +187,7 @@ zsh = pytest.mark.skipif(not _has_zpty(), reason="needs zsh with the zpty module
 @pytest.mark.parametrize("how", ["source", "fpath"])
 def test_zsh_subcommands(shell_env, tmp_path, how):
     found = zsh_matches(shell_env, tmp_path, "forge-ipy ", how)
-    assert {"models", "select", "current", "providers", "login", "logout", "cache",
+    assert {"models", "select", "current", "chat", "providers", "login", "logout", "cache",
             "complete", "completion"} <= set(found)
 
 
@@ -224,6 +224,15 @@ def test_zsh_select_offers_models_by_bare_prefix(shell_env, tmp_path, how):
     assert zsh_after_tab(shell_env, tmp_path, "forge-ipy select gp", how) == (
         "forge-ipy select openai/gpt-4o"  # the common part of both
     )
+
+
+@pytest.mark.zsh
+@zsh
+def test_zsh_chat_offers_models_then_options(shell_env, tmp_path):
+    assert zsh_matches(shell_env, tmp_path, "forge-ipy chat gp") == [
+        "openai/gpt-4o", "openai/gpt-4o-mini",
+    ]
+    assert "--max-tokens" in zsh_matches(shell_env, tmp_path, "forge-ipy chat --")
 
 
 @pytest.mark.zsh
@@ -414,6 +423,9 @@ def bash_complete(env: dict[str, str], line: str, script: Path = SHELL_DIR / "fo
     ("forge-ipy cache ", ["stats", "clear", "refresh", "-h", "--help"]),
     ("forge-ipy completion ", ["zsh", "bash"]),
     ("forge-ipy login gem", ["gemini"]),
+    ("forge-ipy ch", ["chat"]),
+    ("forge-ipy chat gp", ["openai/gpt-4o", "openai/gpt-4o-mini"]),
+    ("forge-ipy chat --max", ["--max-tokens"]),
 ])
 def test_bash(shell_env, line, expected):
     assert bash_complete(shell_env, line) == expected

@@ -471,3 +471,27 @@ def test_completions_memo_of_logins_follows_the_aws_files(monkeypatch, tmp_path)
     write_aws_files(tmp_path, "[default]\naws_access_key_id = A\naws_secret_access_key = C2\n",
                     "[default]\nregion = us-west-2\n")  # a rotated secret
     assert bedrock_login() not in (None, first)
+
+
+# -- chat -----------------------------------------------------------------------------------
+def test_chat_with_an_azure_model_sends_the_key_in_api_key(azure):
+    import forge_ipy
+    from forge_ipy.testing import echo_reply
+
+    reply = forge_ipy.chat("hello there", model="azure/gpt-4o")
+
+    assert reply.text == echo_reply("hello there")
+    [post] = [r for r in azure.requests_for("azure") if r.path.endswith("/chat/completions")]
+    assert post.path == "/azure/openai/v1/chat/completions"
+    assert post.auth_headers == ("api-key",)
+
+
+def test_chat_with_a_bedrock_model_is_refused_with_what_to_use(bedrock):
+    import forge_ipy
+    from forge_ipy.errors import SelectionError
+
+    with pytest.raises(SelectionError, match="bedrock-runtime") as refused:
+        forge_ipy.chat("hello", model="bedrock/amazon.nova-pro-v1:0")
+
+    assert "\n" not in str(refused.value)
+    assert not [r for r in bedrock.requests_for("bedrock") if "foundation" not in r.path]

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 from traitlets import Float, TraitError, Unicode, validate
@@ -58,6 +58,8 @@ class ForgeMagics(Magics):
         None, allow_none=True, config=True,
         help="Where the live catalog of model facts comes from (models.dev's api.json "
              "shape); off: the bundled snapshot only.")
+    chat_timeout_seconds = _Seconds(
+        None, allow_none=True, config=True, help="The most one %%forge reply may take.")
 
     @validate(*SETTING_NAMES)
     def _validate_setting(self, proposal: dict[str, Any]) -> Any:
@@ -169,6 +171,25 @@ class ForgeMagics(Magics):
             return TextBlock(f"Refreshed {len(listing.providers)} provider(s), "
                              f"{len(listing)} models.")
         return TextBlock(format_cache_stats(catalog.stats(), time.time(), "this kernel"))
+
+    # -- %%forge ------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("name", nargs="?", metavar="PROVIDER/MODEL",
+              help="this model for this cell only (the selection does not change)")
+    @argument("-c", "--continue", dest="continue_", action="store_true",
+              help="continue this kernel's conversation with that model")
+    @argument("--system", metavar="TEXT", help="a system prompt")
+    @argument("--max-tokens", type=int, metavar="N", help="the most tokens the reply may have")
+    @argument("--temperature", type=float, metavar="T", help="sampling temperature, 0 to 2")
+    @argument("--format", choices=["markdown", "text", "code"], default="markdown",
+              help="show the reply as Markdown (default), plain text, or a code block")
+    @cell_magic
+    def forge(self, line: str, cell: str) -> None:
+        """Send the cell to the selected model; the reply streams in, then the footer
+        (model · tokens in · out · cost · seconds). `{name}` is replaced by that variable."""
+        from .forge_cell import run
+
+        run(self, _parse(self.forge, line), cell)
 
     # -- shared -------------------------------------------------------------------------
     def _catalog(self) -> Any:

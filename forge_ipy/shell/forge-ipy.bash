@@ -33,7 +33,7 @@ _forge_ipy() {
     local cmd=${words[1]-} sub=${words[2]-}
     COMPREPLY=()
 
-    local commands="models select current providers login logout cache complete completion"
+    local commands="models select current chat providers login logout cache complete completion"
     local -a candidates=()
     local word
 
@@ -57,6 +57,15 @@ _forge_ipy() {
                     _forge_ipy_from models "$cur"
                 else
                     candidates=($(compgen -W "-h --help" -- "$cur"))
+                fi
+                ;;
+            chat)
+                if (( cword == 2 )) && [[ $cur != -* ]]; then
+                    while IFS= read -r word; do
+                        [[ -n $word ]] && candidates+=("$word")
+                    done < <(forge-ipy complete models "$cur" 2>/dev/null)
+                elif [[ $cur == -* ]]; then
+                    candidates=($(compgen -W "--system --max-tokens --temperature -h --help" -- "$cur"))
                 fi
                 ;;
             current|providers)

@@ -43,6 +43,7 @@ _forge_ipy_commands() {
     'models:list every model of every logged-in provider'
     'select:pick a model (and with it its provider)'
     'current:show the selected model'
+    'chat:send a prompt to the selected model'
     'providers:list providers and whether you are logged in'
     'login:save an API key for a provider'
     'logout:forget the saved API key of a provider'
@@ -79,6 +80,12 @@ _forge_ipy() {
       ;;
     current)
       _arguments $help '--json[print JSON]' && ret=0
+      ;;
+    chat)
+      _arguments $help '--system=[a system prompt]:text: ' \
+        '--max-tokens=[the most tokens the reply may have]:number: ' \
+        '--temperature=[sampling temperature, 0 to 2]:temperature: ' \
+        '1:model:_forge_ipy_models' '*:prompt: ' && ret=0
       ;;
     providers)
       _arguments $help '--json[print JSON]' && ret=0
