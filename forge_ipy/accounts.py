@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING
 
 from . import credentials
 from .errors import SettingError
-from .providers.registry import ProviderSpec, all_specs, is_logged_in, logged_in, resolve
+from .providers.registry import (
+    ProviderSpec,
+    all_specs,
+    credential_from,
+    how_to_log_in,
+    is_logged_in,
+    logged_in,
+    resolve,
+)
 from .text import printable
 
 if TYPE_CHECKING:
@@ -29,7 +37,9 @@ class ProviderRow:
     logged_in: bool
     # A keyless local server at its default root counts only once it answers (DESIGN.md).
     when_running: bool
-    key_source: str  # env:VAR, store, "no key needed" or "not set: VAR or login"
+    # Where the credential came from, never it: env:VAR, store, aws:env, aws:profile NAME,
+    # "no key needed", "not set: VAR", and "(set VAR)" for what is still missing.
+    key_source: str
     api_root: str  # without user, password, query or fragment
     status: ProviderStatus | None  # None: not fetched yet, or not logged in
 
@@ -44,15 +54,12 @@ def provider_rows(catalog: Catalog) -> list[ProviderRow]:
     rows = []
     for spec in all_specs().values():
         access = resolve(spec)
-        if spec.keyless:
-            source = "no key needed"
-        else:
-            source = access.key_source or "not set: " + " or ".join(spec.key_envs or ("login",))
         logged_in = is_logged_in(access)
         rows.append(ProviderRow(
             id=spec.id, name=printable(spec.name), logged_in=logged_in,
-            when_running=spec.keyless and not access.root_explicit, key_source=source,
-            api_root=safe_root(access.root),
+            when_running=spec.keyless and not access.root_explicit,
+            key_source=printable(credential_from(access)),
+            api_root=safe_root(access.root) if access.root else "not set",
             status=listing.status(spec.id) if logged_in else None))
     return rows
 
@@ -101,6 +108,11 @@ def not_logged_in(providers: tuple[str, ...] = (),
         roots = ", ".join(safe_root(resolve(specs[p]).root) for p in providers if p in specs)
         return (f"{', '.join(providers)} is not running at {roots}; start it, or set "
                 "FORGE_<ID>_BASE_URL to where it runs.", True)
+    only = specs.get(providers[0]) if len(providers) == 1 else None
+    if only is not None and (only.uses_aws or not only.default_root):
+        # The AWS chain, or a key and the resource's endpoint (Azure): say what is missing.
+        return (f"not logged in to {only.id}; {how_to_log_in(resolve(only))}; "
+                "`forge-ipy providers` lists them.", False)
     variables = [v for p in providers if p in specs for v in specs[p].key_envs[:1]]
     which = ", ".join(providers) if providers else "any provider"
     example = " or ".join(variables) if variables else "a key such as OPENAI_API_KEY"

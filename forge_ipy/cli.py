@@ -351,6 +351,11 @@ def cmd_login(options: argparse.Namespace) -> int:
     if spec.keyless:
         print(f"{spec.name} needs no key.", file=sys.stderr)
         return 0
+    if spec.uses_aws:
+        print(f"forge-ipy: {spec.name} signs with the AWS chain, not a key: set "
+              "AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; and AWS_REGION.",
+              file=sys.stderr)
+        return 1
     if sys.stdin.isatty():
         key = getpass.getpass(f"{spec.name} API key (input hidden): ")
     else:

@@ -162,7 +162,7 @@ def new_models(listing: ModelListing, most: int = 5) -> str:
     return f"{len(names)} new: {', '.join(names[:most])}{more}"
 
 
-PROVIDER_COLUMNS = ["id", "name", "logged in", "key", "API root", "state"]
+PROVIDER_COLUMNS = ["id", "name", "logged in", "credential from", "API root", "state"]
 
 
 def format_providers(rows: Sequence[ProviderRow], now: float) -> str:

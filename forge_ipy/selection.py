@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from .domain import Model, ModelListing, Selection, split_full_name
 from .errors import SelectionError
-from .providers.registry import all_specs, resolve
+from .providers.registry import all_specs, how_to_log_in, is_logged_in, resolve
 from .state import load_state, save_selection
 
 if TYPE_CHECKING:
@@ -75,10 +75,8 @@ def resolve_name(catalog: Catalog, name: str,
     specs = all_specs()
     if provider_id in specs:
         access = resolve(specs[provider_id])
-        if access.key is None and not access.spec.keyless:
-            hint = access.spec.key_envs[0] if access.spec.key_envs else "its key"
-            raise SelectionError(f"{provider_id} is not logged in; run `forge-ipy login "
-                                 f"{provider_id}` or set {hint}")
+        if not is_logged_in(access):
+            raise SelectionError(f"{provider_id} is not logged in; {how_to_log_in(access)}")
     listing = catalog.get_all_models(settings=settings)
     exact = [m for m in listing if m.full_name == name]
     if not exact and provider_id not in specs:

@@ -561,6 +561,26 @@ def test_forge_cache_stats_clear_refresh(ip, served, capsys):
     assert isinstance(result.error_in_exec, UsageError) and "Traceback" not in err
 
 
+def test_forge_providers_says_where_credentials_came_from_as_the_cli_does(
+        ip, loopback, serve, capsys, monkeypatch):
+    from forge_ipy import cli
+
+    loopback.add("bedrock")
+    serve()
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-key-in-a-cell")
+    rows = ip.run_line_magic("forge_providers", "").text.splitlines()
+    capsys.readouterr()
+    cli.main(["providers"])
+    cli_rows = capsys.readouterr().out.splitlines()
+
+    for pid, expected in (("bedrock", "aws:env"),
+                          ("azure", "env:AZURE_OPENAI_API_KEY (set AZURE_OPENAI_ENDPOINT)")):
+        [magic_row] = [r for r in rows if r.startswith(pid + " ")]
+        [cli_row] = [r for r in cli_rows if r.startswith(pid + " ")]
+        assert expected in magic_row and expected in cli_row
+    assert "azure-key-in-a-cell" not in "\n".join(rows)
+
+
 def test_forge_providers_lists_every_provider_with_source_root_and_state(
         ip, loopback, serve, capsys):
     loopback.add("openai")

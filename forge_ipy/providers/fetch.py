@@ -19,6 +19,7 @@ import httpx
 from ..domain import Model
 from ..errors import ProviderError
 from ..text import printable
+from .auth import SigningError, for_credential
 from .registry import ProviderAccess
 from .wire import BadShape, PageRequest
 
@@ -33,13 +34,23 @@ def wire_module(wire: str) -> ModuleType:
     return importlib.import_module(f"{__package__}.{wire}")
 
 
+def signing(access: ProviderAccess) -> tuple[dict[str, str], httpx.Auth | None]:
+    """The fixed headers of `access`'s wire and the `httpx.Auth` that signs its requests
+    (None: nothing to sign with). Listing and chat both send requests with these."""
+    wire = wire_module(access.spec.wire)
+    try:
+        return wire.HEADERS, for_credential(wire.AUTH, access.credential)
+    except SigningError as exc:
+        raise _error(access, "auth", str(exc)) from None
+
+
 async def fetch_models(
     client: httpx.AsyncClient, access: ProviderAccess, *, max_body_bytes: int = MAX_BODY_BYTES
 ) -> list[Model]:
     """Every model `access` offers, following every page; raises ProviderError."""
     check_root(access)
     wire = wire_module(access.spec.wire)
-    headers = wire.headers(access.key)
+    headers, auth = signing(access)
     request: PageRequest | None = wire.first_page()
     models: list[Model] = []
     seen: set[tuple] = set()
@@ -48,7 +59,7 @@ async def fetch_models(
         if marker in seen or len(seen) >= MAX_PAGES:
             raise _error(access, "bad_response", "pagination does not end")
         seen.add(marker)
-        payload = await _get_json(client, access, request, headers, max_body_bytes)
+        payload = await _get_json(client, access, request, headers, auth, max_body_bytes)
         try:
             page = wire.parse_page(access.id, payload, request)
         except (BadShape, KeyError, TypeError, AttributeError, ValueError) as exc:
@@ -72,9 +83,9 @@ async def fetch_document(
 
 async def _get_json(
     client: httpx.AsyncClient, access: ProviderAccess, request: PageRequest,
-    headers: dict[str, str], max_body_bytes: int,
+    headers: dict[str, str], auth: httpx.Auth | None, max_body_bytes: int,
 ) -> Any:
-    response, body = await _get_body(client, access, request, headers, max_body_bytes)
+    response, body = await _get_body(client, access, request, headers, max_body_bytes, auth)
     try:
         return json.loads(body)
     except ValueError:
@@ -84,11 +95,12 @@ async def _get_json(
 
 async def _get_body(
     client: httpx.AsyncClient, access: ProviderAccess, request: PageRequest,
-    headers: dict[str, str], max_body_bytes: int,
+    headers: dict[str, str], max_body_bytes: int, auth: httpx.Auth | None = None,
 ) -> tuple[httpx.Response, bytes]:
     url = access.root + request.path
     with request_errors(access):
-        async with client.stream("GET", url, params=request.params, headers=headers) as response:
+        async with client.stream("GET", url, params=request.params, headers=headers,
+                                 auth=auth or httpx.USE_CLIENT_DEFAULT) as response:
             body = await _read_capped(response, access, max_body_bytes)
     check_status(response, body, access)
     return response, body
@@ -97,9 +109,12 @@ async def _get_body(
 @contextlib.contextmanager
 def request_errors(access: ProviderAccess) -> Iterator[None]:
     """httpx's errors while asking `access` become ProviderErrors that never quote the key
-    (the one translation, shared by listing and chat)."""
+    (the one translation, shared by listing and chat); so does a request that cannot be
+    signed."""
     try:
         yield
+    except SigningError as exc:
+        raise _error(access, "auth", scrub(str(exc), access)) from None
     except httpx.TimeoutException:
         raise _error(access, "timeout", f"no answer from {origin(access)}") from None
     except (httpx.LocalProtocolError, UnicodeEncodeError):
@@ -135,7 +150,8 @@ def check_status(response: httpx.Response, body: bytes, access: ProviderAccess) 
         return
     detail = error_detail(body, access)
     if status in (401, 403) or (status == 400 and _says_bad_key(body)):
-        hint = f"check the key ({access.key_source or 'none set'})"
+        what = "credentials" if access.spec.uses_aws else "key"
+        hint = f"check the {what} ({access.key_source or 'none set'})"
         raise _error(access, "auth", f"HTTP {status}: {detail or 'key refused'}; {hint}")
     if 300 <= status < 400:
         target = response.headers.get("location", "elsewhere")
@@ -165,9 +181,10 @@ def error_detail(body: bytes, access: ProviderAccess) -> str:
 
 
 def scrub(text: str, access: ProviderAccess) -> str:
-    """Remove the key from text a server sent back (some echo part of it)."""
-    if access.key:
-        text = text.replace(access.key, "***")
+    """Remove every secret of the credential from text a server sent back (some echo one)."""
+    for secret in access.credential.secrets if access.credential else ():
+        if secret:
+            text = text.replace(secret, "***")
     return text
 
 
