@@ -2,7 +2,8 @@
 
 In IPython or Jupyter: `%load_ext forge_ipy`, then `%forge_models` and `%forge_select`.
 From Python: `get_all_models()`, `select(name)`, `current()`, then `chat(prompt)` or
-`client()` to use the pick. From a shell: `forge-ipy`.
+`client()` to use the pick; `picker()` is the notebook picker as a widget (marimo:
+`mo.ui.anywidget(forge_ipy.picker())`). From a shell: `forge-ipy`.
 
 Imports are lazy so that `%load_ext` and shell completion stay fast.
 """
@@ -22,6 +23,7 @@ __all__ = [
     "current",
     "get_all_models",
     "load_ipython_extension",
+    "picker",
     "refresh",
     "select",
     "stats",
@@ -36,12 +38,38 @@ if TYPE_CHECKING:
     from .chat import Reply, achat, client
     from .domain import Model, ModelListing
     from .errors import ForgeError
+    from .ipython.widget import picker
 
 _LAZY = {
     "get_all_models": "catalog", "select": "catalog", "current": "catalog",
     "refresh": "catalog", "stats": "catalog", "Model": "domain", "ModelListing": "domain",
     "ForgeError": "errors", "Reply": "chat", "achat": "chat", "client": "chat",
+    "picker": "ipython.widget",
 }
+
+
+def _log_from_environment() -> None:
+    """`FORGE_IPY_LOG=debug` (or info, warning…) shows the `forge_ipy` log on stderr."""
+    import os
+
+    level = os.environ.get("FORGE_IPY_LOG", "").strip().upper()
+    if not level:
+        return
+    import logging
+
+    logger = logging.getLogger("forge_ipy")
+    if not any(getattr(h, "forge_ipy_env", False) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        handler.forge_ipy_env = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    try:
+        logger.setLevel(level)
+    except ValueError:
+        logger.setLevel("DEBUG")
+
+
+_log_from_environment()
 
 
 def __getattr__(name: str) -> Any:

@@ -17,7 +17,9 @@ from .errors import SettingError
 from .providers.registry import (
     ProviderSpec,
     all_specs,
+    credential_from,
     display_root,
+    how_to_log_in,
     is_logged_in,
     logged_in,
     resolve,
@@ -26,7 +28,7 @@ from .text import printable
 
 if TYPE_CHECKING:
     from .catalog import Catalog
-    from .domain import ProviderStatus
+    from .domain import ModelListing, ProviderStatus
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,9 @@ class ProviderRow:
     logged_in: bool
     # A keyless local server at its default root counts only once it answers (DESIGN.md).
     when_running: bool
-    key_source: str  # env:VAR, store, "no key needed" or "not set: VAR or login"
+    # Where the credential came from, never it: env:VAR, store, aws:env, aws:profile NAME,
+    # "no key needed", "not set: VAR", and "(set VAR)" for what is still missing.
+    key_source: str
     api_root: str  # without user, password, query or fragment
     status: ProviderStatus | None  # None: not fetched yet, or not logged in
 
@@ -51,15 +55,12 @@ def provider_rows(catalog: Catalog) -> list[ProviderRow]:
     rows = []
     for spec in all_specs().values():
         access = resolve(spec)
-        if spec.keyless:
-            source = "no key needed"
-        else:
-            source = access.key_source or "not set: " + " or ".join(spec.key_envs or ("login",))
         logged_in = is_logged_in(access)
         rows.append(ProviderRow(
             id=spec.id, name=printable(spec.name), logged_in=logged_in,
-            when_running=spec.keyless and not access.root_explicit, key_source=source,
-            api_root=safe_root(access.root),
+            when_running=spec.keyless and not access.root_explicit,
+            key_source=printable(credential_from(access)),
+            api_root=safe_root(access.root) if access.root else "not set",
             status=listing.status(spec.id) if logged_in else None))
     return rows
 
@@ -88,20 +89,42 @@ def anyone_logged_in(providers: tuple[str, ...] | None = None) -> bool:
     return bool(logged_in(providers or None))
 
 
-def not_logged_in(providers: tuple[str, ...]) -> tuple[str, bool]:
+def not_logged_in(providers: tuple[str, ...] = (),
+                  lister: str = "`forge-ipy providers`") -> tuple[str, bool]:
     """Why nothing was listed for `providers` (all when empty), and whether that is only a
-    local server that is not running (no error, then)."""
+    local server that is not running (no error, then). The CLI and the magics say the same;
+    `lister` is what they point to for the provider table (`%forge_providers`)."""
     specs = all_specs()
     if providers and all(specs[p].keyless for p in providers if p in specs):
         roots = ", ".join(safe_root(resolve(specs[p]).root) for p in providers if p in specs)
         return (f"{', '.join(providers)} is not running at {roots}; start it, or set "
                 "FORGE_<ID>_BASE_URL to where it runs.", True)
+    only = specs.get(providers[0]) if len(providers) == 1 else None
+    if only is not None and (only.uses_aws or not only.default_root):
+        # The AWS chain, or a key and the resource's endpoint (Azure): say what is missing.
+        return (f"not logged in to {only.id}; {how_to_log_in(resolve(only))}; "
+                "`forge-ipy providers` lists them.", False)
     variables = [v for p in providers if p in specs for v in specs[p].key_envs[:1]]
     which = ", ".join(providers) if providers else "any provider"
     example = " or ".join(variables) if variables else "a key such as OPENAI_API_KEY"
     login = providers[0] if len(providers) == 1 else "PROVIDER"
     return (f"not logged in to {which}. Set {example}, or run `forge-ipy login {login}`; "
-            "`forge-ipy providers` lists them.", False)
+            f"{lister} lists them.", False)
+
+
+def every_provider_failed(listing: ModelListing) -> str | None:
+    """`every provider failed: openai: HTTP 401 …; groq: cannot reach …`, or None when some
+    provider has models to show (or none was asked)."""
+    if not listing.providers or listing.models:
+        return None
+    causes = "; ".join(f"{p.id}: {printable(p.error)}" for p in listing.providers if p.error)
+    return f"every provider failed: {causes}" if causes else None
+
+
+def environment_key(spec: ProviderSpec) -> str | None:
+    """The variable whose key is in force for `spec` instead of a saved one, or None."""
+    source = resolve(spec).key_source or ""
+    return source.removeprefix("env:") if source.startswith("env:") else None
 
 
 def login(provider_id: str, key: str) -> ProviderSpec:

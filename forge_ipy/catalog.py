@@ -22,7 +22,7 @@ from . import cache_rules, facts, selection
 from .cache import FILE_NAME, CacheEntry, ModelCache
 from .domain import Model, ModelListing, sort_models
 from .errors import SettingError
-from .listing import Failure, ListingBuilder, is_absent
+from .listing import Failure, ListingBuilder, added_models, is_absent
 from .loop import BackgroundLoop, background_loop
 from .providers.registry import ProviderAccess, all_specs, logged_in
 from .selection import CurrentModel, SelectionChange
@@ -71,6 +71,8 @@ class Catalog:
         # result's id is reused and would make the next fetch look already recorded.
         self._recorded: dict[str, FetchResult] = {}
         self._listings = ListingBuilder()
+        # Per provider, the full names its last refresh brought that its list before lacked.
+        self._new: dict[str, frozenset[str]] = {}
         self._pending: set[concurrent.futures.Future] = set()
         self._lock = threading.RLock()
 
@@ -117,7 +119,7 @@ class Catalog:
             accesses = tuple(logged_in(tuple(providers) if providers else None))
             entries = self._valid_entries(accesses, providers or None)
             return self._listings.build(accesses, entries, self._failures, frozenset(),
-                                        frozenset())
+                                        frozenset(), new=self._new)
 
     def refresh(self, providers: Sequence[str] | None = None,
                 settings: Mapping[str, object] | None = None) -> ModelListing:
@@ -243,7 +245,7 @@ class Catalog:
             if on_update is not None:
                 on_update(self._listings.build(
                     plan.accesses, entries, self._failures, plan.stale, frozenset(fresh),
-                    exclude=frozenset(waiting)), tuple(sorted(waiting)))
+                    exclude=frozenset(waiting), new=self._new), tuple(sorted(waiting)))
 
         def take(access: ProviderAccess, result: FetchResult | None) -> None:
             entry = self._record(access, result)
@@ -260,7 +262,8 @@ class Catalog:
             # would stall every other provider's clock (docs/architecture.md, threads).
             await asyncio.to_thread(take, access, result)
         return await asyncio.to_thread(self._listings.build, plan.accesses, entries,
-                                       self._failures, plan.stale, frozenset(fresh))
+                                       self._failures, plan.stale, frozenset(fresh),
+                                       new=self._new)
 
     def _fetch_behind(self, accesses: Sequence[ProviderAccess], settings: Settings) -> None:
         import asyncio
@@ -298,11 +301,15 @@ class Catalog:
             if not first:
                 return self.cache.get(access.id, access.fingerprint)
             self.cache.counters.refreshes += 1
+            models = sort_models(result.models or ())
+            previous = self.cache.get(access.id, access.fingerprint)
+            self._new[access.id] = added_models(previous, models)
             return self.cache.put(CacheEntry(access.id, access.fingerprint, self.clock(),
-                                             sort_models(result.models or ())))
+                                             models))
 
     def _memo_listing(self, plan: _Plan) -> ModelListing:
-        return self._listings.memo(plan.accesses, plan.entries, self._failures, plan.stale)
+        return self._listings.memo(plan.accesses, plan.entries, self._failures, plan.stale,
+                                   self._new)
 
     # -- cache control ------------------------------------------------------------------
     def clear_cache(self, providers: Sequence[str] | None = None) -> list[str]:
@@ -316,6 +323,8 @@ class Catalog:
             cleared = self.cache.clear(providers)
             for pid in providers or list(self._failures):
                 self._failures.pop(pid, None)
+            for pid in providers or list(self._new):
+                self._new.pop(pid, None)
             self._listings.forget()
         return cleared
 

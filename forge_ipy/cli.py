@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="See every model of every LLM provider you are logged in to, and pick one.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"forge-ipy {_version()}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     def command(name: str, run: Any, help_text: str) -> argparse.ArgumentParser:
@@ -82,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--provider", action="append", metavar="ID",
                    help="only this provider (repeatable); limits the fetch and the output")
     p.add_argument("--refresh", action="store_true", help="fetch now, whatever the cache holds")
+    p.add_argument("-s", "--search", metavar="TEXT",
+                   help="only models whose provider/model or display name contains TEXT")
+    p.add_argument("--tools", action="store_true",
+                   help="only models known to support tool calling")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help='print {"models": [...], '
                      '"providers": [...]}')
@@ -93,8 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = command("select", cmd_select, "Make a model active: provider/model, or a bare model "
-                "id when only one provider offers it. Switches the provider too.")
-    p.add_argument("name", metavar="PROVIDER/MODEL")
+                "id when only one provider offers it. Switches the provider too. Without "
+                "a name, on a terminal, a chooser opens.")
+    p.add_argument("name", metavar="PROVIDER/MODEL", nargs="?")
 
     p = command("current", cmd_current, "Print the active provider and model.")
     p.add_argument("--json", action="store_true",
@@ -113,8 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "0 to 2")
 
     p = command("login", cmd_login, "Save a provider's API key in the credential store "
-                "(mode 0600). The key is read without echo, or from standard input.")
+                "(mode 0600), then check it by listing the provider's models. The key is read "
+                "without echo, or from standard input.")
     p.add_argument("provider", metavar="PROVIDER")
+    p.add_argument("--no-check", action="store_true",
+                   help="save without asking the provider whether the key works")
 
     p = command("logout", cmd_logout, "Remove a provider's key from the credential store.")
     p.add_argument("provider", metavar="PROVIDER")
@@ -159,6 +168,7 @@ def cmd_models(options: argparse.Namespace) -> int:
         format_table,
         listing_json,
         model_row,
+        models_summary,
         porcelain_lines,
     )
 
@@ -168,6 +178,7 @@ def cmd_models(options: argparse.Namespace) -> int:
     if anyone_logged_in(providers):
         listing = catalog.get_all_models(providers or None, refresh=options.refresh)
         catalog.wait_background(timeout=_background_budget())
+    listing = listing.filter(options.search, tools=True if options.tools else None)
     # No provider at all: nobody logged in, or only Ollama at its default root, not running
     # (it counts as logged in until probed). Scripts still get a document they can parse.
     nobody = not listing.providers
@@ -177,11 +188,10 @@ def cmd_models(options: argparse.Namespace) -> int:
         print("\n".join(porcelain_lines(listing)))
     elif not nobody:
         print(format_table(MODEL_COLUMNS, [model_row(m) for m in listing]))
-        answered = sum(p.ok for p in listing.providers)
-        print(f"\n{_count(len(listing), 'model')} from {_count(answered, 'provider')}",
-              file=sys.stderr)
+        print(f"\n{models_summary(listing)}", file=sys.stderr)
     if nobody:
         return _nobody_logged_in(providers)
+    _report_new(listing)
     _report_failures(listing)
     failed = [p for p in listing.providers if not p.ok]
     return 1 if failed and not listing.models else 0
@@ -195,16 +205,26 @@ def _print_json(document: object) -> None:
     print(to_json(document, indent=2 if sys.stdout.isatty() else None))
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
 def _nobody_logged_in(providers: tuple[str, ...]) -> int:
     from .accounts import not_logged_in
 
     message, _ = not_logged_in(providers)
     print(f"forge-ipy: {message}", file=sys.stderr)
     return 0
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _report_new(listing: Any) -> None:
+    from .formatting import new_models
+
+    added = new_models(listing)
+    if added:
+        print(added, file=sys.stderr)
 
 
 def _report_failures(listing: Any) -> None:
@@ -240,9 +260,30 @@ def cmd_select(options: argparse.Namespace) -> int:
     from .text import printable
 
     catalog = get_catalog()
-    print(printable(catalog.select(options.name).message))
+    name = options.name or _choose(catalog)
+    if name is None:
+        return 1  # cancelled: nothing changed
+    print(printable(catalog.select(name).message))
     catalog.wait_background(timeout=_background_budget())
     return 0
+
+
+def _choose(catalog: Any) -> str | None:
+    """The terminal chooser %forge_select opens in IPython; a usage error without a terminal."""
+    from .accounts import not_logged_in
+    from .errors import SelectionError
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise SelectionError("give a model, e.g. `forge-ipy select openai/gpt-4o` (the "
+                             "chooser needs a terminal); `forge-ipy models` lists them")
+    listing = catalog.get_all_models()
+    if not listing.providers:
+        raise SelectionError(not_logged_in()[0])
+    from .ipython.chooser import choose_model
+
+    current = catalog.current()
+    return choose_model(listing, current.full_name if current else None,
+                        favourites=catalog.favourites(), recents=catalog.recents())
 
 
 def cmd_current(options: argparse.Namespace) -> int:
@@ -304,12 +345,17 @@ def _chat_words(words: list[str]) -> tuple[str | None, str | None]:
 def cmd_login(options: argparse.Namespace) -> int:
     import getpass
 
-    from .accounts import known_provider, login
+    from .accounts import environment_key, known_provider, login
 
     spec = known_provider(options.provider)
     if spec.keyless:
         print(f"{spec.name} needs no key.", file=sys.stderr)
         return 0
+    if spec.uses_aws:
+        print(f"forge-ipy: {spec.name} signs with the AWS chain, not a key: set "
+              "AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; and AWS_REGION.",
+              file=sys.stderr)
+        return 1
     if sys.stdin.isatty():
         key = getpass.getpass(f"{spec.name} API key (input hidden): ")
     else:
@@ -319,8 +365,27 @@ def cmd_login(options: argparse.Namespace) -> int:
         print("forge-ipy: no key given; nothing saved.", file=sys.stderr)
         return 1
     login(spec.id, key)
-    print(f"Saved the {spec.name} key. Its cached model list is refreshed on next use.")
-    return 0
+    print(f"Saved the {spec.name} key.")
+    variable = environment_key(spec)
+    if variable:
+        print(f"Note: {variable} is set in this environment and is used instead of the saved "
+              f"key; unset it to use the saved one.", file=sys.stderr)
+    return 0 if options.no_check else _check_key(spec, variable or "the saved key")
+
+
+def _check_key(spec: Any, which: str) -> int:
+    """List the provider's models with the key in force, through the service; never echo it."""
+    from .catalog import get_catalog
+    from .formatting import format_count
+
+    status = get_catalog().refresh([spec.id]).status(spec.id)
+    if status is not None and status.ok:
+        print(f"Checked {which}: it works ({format_count(status.model_count, 'model')}).")
+        return 0
+    reason = status.error if status is not None else "no answer"
+    print(f"forge-ipy: checked {which}, and {spec.name} refused or failed: {reason}. "
+          f"Run `forge-ipy login {spec.id}` again with a working key.", file=sys.stderr)
+    return 1
 
 
 def cmd_logout(options: argparse.Namespace) -> int:
@@ -348,9 +413,10 @@ def cmd_cache_stats(options: argparse.Namespace) -> int:
 
 def cmd_cache_clear(options: argparse.Namespace) -> int:
     from .catalog import get_catalog
+    from .formatting import cleared_summary
 
     cleared = get_catalog().clear_cache(options.provider)
-    print(f"Cleared {len(cleared)} cached provider list(s).")
+    print(cleared_summary(cleared))
     return 0
 
 
@@ -358,6 +424,7 @@ def cmd_cache_refresh(options: argparse.Namespace) -> int:
     import contextlib
 
     from .catalog import get_catalog
+    from .formatting import refresh_summary
     from .settings import cache_dir
 
     marker = cache_dir() / "refresh.started"  # set by shell completion when it spawned us
@@ -375,9 +442,12 @@ def cmd_cache_refresh(options: argparse.Namespace) -> int:
     # once a minute rather than on every Tab.
     if all(p.ok for p in listing.providers):
         release()
-    if not options.quiet:
-        print(f"Refreshed {len(listing.providers)} provider(s), {len(listing)} models.")
-        _report_failures(listing)
+    if options.quiet:
+        return 0
+    if not listing.providers:  # nobody logged in (or only Ollama, not running)
+        return _nobody_logged_in(tuple(options.provider or ()))
+    print(refresh_summary(listing))
+    _report_failures(listing)
     return 0
 
 

@@ -48,7 +48,7 @@ def found_keys() -> list[str]:
             source = next((f"env:{var}" for var in spec.key_envs
                            if os.environ.get(var, "").strip()), None)
         if source is not None:
-            sources.append(source if source.startswith("env:") else f"store:{spec.id}")
+            sources.append(source if source.startswith(("env:", "aws:")) else f"store:{spec.id}")
     return sources
 
 

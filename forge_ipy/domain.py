@@ -216,6 +216,8 @@ class ModelListing:
 
     models: tuple[Model, ...]
     providers: tuple[ProviderStatus, ...]
+    # Full names of models that a refresh brought and the provider's previous list lacked.
+    new: frozenset[str] = frozenset()
 
     def __iter__(self) -> Iterator[Model]:
         return iter(self.models)
@@ -245,7 +247,7 @@ class ModelListing:
         )
         statuses = self.providers if wanted is None else tuple(
             p for p in self.providers if p.id in wanted)
-        return ModelListing(models, statuses)
+        return ModelListing(models, statuses, self.new)
 
 
 def model_sort_key(model: Model) -> tuple[str, str]:

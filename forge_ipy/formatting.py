@@ -6,6 +6,7 @@ reads the same everywhere: `gpt-4o  128k  tools`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,26 +23,48 @@ if TYPE_CHECKING:
 
 
 def format_tokens(count: int | None) -> str:
-    """128000 -> '128k', 1048576 -> '1M'; '' when unknown."""
+    """Token counts as people say them: 131072 -> '128k', 1048576 -> '1M', 200000 -> '200k',
+    128000 -> '128k'; '' when unknown.
+
+    Context windows come in powers of two (131072) or round thousands (200000): the unit
+    (1000 or 1024) that gives a short exact number wins; otherwise three significant digits.
+    """
     if not count:
         return ""
-    if count >= 1_000_000:
-        return f"{count / 1_000_000:.3g}M"
-    if count >= 1000:
-        return f"{count / 1000:.4g}k"
-    return str(count)
+    fallback = ""
+    for base in (1000, 1024):
+        for unit, size in (("M", base * base), ("k", base)):
+            value = count / size
+            if value < 1 or (unit == "k" and value >= 1000):
+                continue
+            text = f"{value:g}"
+            if value == round(value, 2) and len(text.replace(".", "")) <= 3:
+                return f"{text}{unit}"
+            if not fallback:
+                fallback = f"{value:.3g}{unit}" if value < 1000 else f"{value:.0f}{unit}"
+    return fallback or str(count)
 
 
 def format_tools(tools: bool | None) -> str:
     return {True: "tools", False: "no tools", None: ""}[tools]
 
 
+def format_usd(price: float) -> str:
+    """`$0.30`, `$15.00`, `$0.0375`: two decimals at least, more when a tiny price needs them."""
+    decimals = 2 if price <= 0 else max(2, min(10, 3 - math.floor(math.log10(price))))
+    text = f"{price:.{decimals}f}"
+    if "." in text:
+        whole, fraction = text.split(".")
+        text = f"{whole}.{fraction.rstrip('0').ljust(2, '0')}"
+    return f"${text}"
+
+
 def format_price(model: Model) -> str:
-    """'$2.5 / $10' per million tokens in / out; '' when unknown."""
+    """`$0.12 / $0.30` per million tokens in / out; '' when unknown."""
     if model.input_price is None and model.output_price is None:
         return ""
     def one(price: float | None) -> str:
-        return "?" if price is None else f"${price:.4g}"
+        return "?" if price is None else format_usd(price)
     return f"{one(model.input_price)} / {one(model.output_price)}"
 
 
@@ -79,7 +102,67 @@ def format_status(status: ProviderStatus, now: float) -> str:
     return "fresh"
 
 
-PROVIDER_COLUMNS = ["id", "name", "logged in", "key", "API root", "state"]
+def format_count(n: int, noun: str) -> str:
+    """`1 model`, `2 models`."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def models_summary(listing: ModelListing) -> str:
+    """`N models from M providers`, counting the providers whose models are shown."""
+    shown = len({m.provider_id for m in listing.models})
+    return f"{format_count(len(listing), 'model')} from {format_count(shown, 'provider')}"
+
+
+def state_parts(providers: Sequence[ProviderStatus], now: float) -> list[tuple[str, bool]]:
+    """The providers' states as one compact line's parts, each with whether it is a failure:
+    `10 fresh`, `1 cached 5 min ago`, `groq failed: cannot reach …`."""
+    parts = []
+    ok = [p for p in providers if not p.error]
+    fresh = sum(not p.from_cache and not p.stale for p in ok)
+    cached = [p for p in ok if p.from_cache and not p.stale]
+    refreshing = sum(p.stale for p in ok)
+    if fresh:
+        parts.append((f"{fresh} fresh", False))
+    if cached:
+        oldest = max(p.age_seconds(now) or 0.0 for p in cached)
+        label = "cached" if len(cached) == 1 else "cached, oldest"
+        parts.append((f"{len(cached)} {label} {format_age(oldest)}", False))
+    if refreshing:
+        parts.append((f"{refreshing} cached, refreshing", False))
+    parts.extend((f"{p.id} {format_status(p, now)}", True) for p in providers if p.error)
+    return parts
+
+
+def listing_line(listing: ModelListing, now: float) -> str:
+    """`2,000 models from 11 providers · 10 fresh · 1 cached 5 min ago · groq failed: …`"""
+    added = new_models(listing)
+    return " · ".join([models_summary(listing), *([added] if added else []),
+                       *(text for text, _ in state_parts(listing.providers, now))])
+
+
+def cleared_summary(cleared: Sequence[str]) -> str:
+    """`Cleared 1 cached provider list.`"""
+    return f"Cleared {format_count(len(cleared), 'cached provider list')}."
+
+
+def refresh_summary(listing: ModelListing) -> str:
+    """`Refreshed 3 providers, 120 models.`, and which models are new on a second line."""
+    text = (f"Refreshed {format_count(len(listing.providers), 'provider')}, "
+            f"{format_count(len(listing), 'model')}.")
+    added = new_models(listing)
+    return f"{text}\n{added}" if added else text
+
+
+def new_models(listing: ModelListing, most: int = 5) -> str:
+    """`3 new: openai/gpt-5, …` for the models a refresh brought; '' when none are shown."""
+    names = sorted(n for n in (m.full_name for m in listing.models) if n in listing.new)
+    if not names:
+        return ""
+    more = f", and {len(names) - most} more" if len(names) > most else ""
+    return f"{len(names)} new: {', '.join(names[:most])}{more}"
+
+
+PROVIDER_COLUMNS = ["id", "name", "logged in", "credential from", "API root", "state"]
 
 
 def format_providers(rows: Sequence[ProviderRow], now: float) -> str:

@@ -29,6 +29,15 @@ class Failure:
     error: ProviderError
 
 
+def added_models(previous: CacheEntry | None, models: Sequence[Model]) -> frozenset[str]:
+    """Full names in `models` that the provider's previous list lacked; none on a first
+    list (everything would be "new")."""
+    if previous is None or not previous.models:
+        return frozenset()
+    before = {m.id for m in previous.models}
+    return frozenset(m.full_name for m in models if m.id not in before)
+
+
 def is_absent(access: ProviderAccess, entry: CacheEntry | None) -> bool:
     """An empty list from a keyless local server found at its default root: not running."""
     return (entry is not None and not entry.models and access.spec.keyless
@@ -70,22 +79,27 @@ class ListingBuilder:
         self._enriched.clear()
 
     def memo(self, accesses: Sequence[ProviderAccess], entries: Mapping[str, CacheEntry],
-             failures: Mapping[str, Failure], stale: frozenset[str]) -> ModelListing:
-        """The same listing object as last time when nothing changed."""
+             failures: Mapping[str, Failure], stale: frozenset[str],
+             new: Mapping[str, frozenset[str]] | None = None) -> ModelListing:
+        """The same listing object as last time when nothing changed (`new` changes only
+        with an entry, so the entries' identity covers it)."""
         key = (facts.generation(), *((a.id, a.id in stale) for a in accesses))
         refs = tuple(x for a in accesses for x in (entries.get(a.id), failures.get(a.id)))
         view = self._view
         if view is not None and view[0] == key and all(map(operator.is_, view[1], refs)):
             return view[2]
-        listing = self.build(accesses, entries, failures, stale, frozenset())
+        listing = self.build(accesses, entries, failures, stale, frozenset(), new=new)
         self._view = (key, refs, listing)
         return listing
 
     def build(self, accesses: Sequence[ProviderAccess], entries: Mapping[str, CacheEntry],
               failures: Mapping[str, Failure], stale: frozenset[str], fresh: frozenset[str],
-              exclude: frozenset[str] = frozenset()) -> ModelListing:
+              exclude: frozenset[str] = frozenset(),
+              new: Mapping[str, frozenset[str]] | None = None) -> ModelListing:
+        """`new` holds, per provider, the full names its last refresh added."""
         statuses: list[ProviderStatus] = []
         models: list[Model] = []
+        added: set[str] = set()
         for access in accesses:
             if access.id in exclude:
                 continue
@@ -95,7 +109,8 @@ class ListingBuilder:
             if status is not None:
                 statuses.append(status)
                 models.extend(self.models(access, entry) if entry else ())
-        return ModelListing(sort_models(models), tuple(statuses))
+                added.update((new or {}).get(access.id, ()))
+        return ModelListing(sort_models(models), tuple(statuses), frozenset(added))
 
     def models(self, access: ProviderAccess, entry: CacheEntry) -> tuple[Model, ...]:
         """`entry`'s models with their facts, enriched once per entry."""

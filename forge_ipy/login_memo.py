@@ -6,7 +6,8 @@ imports than one TAB can afford. So the first completion after anything changed 
 out (`compute`, through the registry, exactly as a kernel does) and saves the answer under a
 salted MAC of everything it depends on: the values of the variables
 `registry.environment_variables` names and of the two cache settings, and the stamps of
-config.toml, the credential store, the salt and the provider table's source. Later completions
+config.toml, the credential store, the salt, the provider table's source and the AWS chain's
+shared files. Later completions
 recompute only that digest: any change gives another digest, and the answer is worked out
 again. So whatever can change a fingerprint must be among those inputs (the in-process memo
 of `registry.logged_in` relies on the same list).
@@ -38,7 +39,9 @@ MEMO_NAME = "logins.txt"
 _HEADER = "forge-ipy logins\t1"
 MOST_MEMOS = 8  # shells with different keys each keep theirs
 SETTING_VARIABLES = ("FORGE_MODEL_CACHE_STRATEGY", "FORGE_MODEL_CACHE_TTL_SECONDS")
-_TABLE_SOURCE = os.path.join(os.path.dirname(__file__), "providers", "registry.py")
+# The provider table's source and how credentials are found: an upgrade misses the memo.
+_TABLE_SOURCES = tuple(os.path.join(os.path.dirname(__file__), "providers", name)
+                       for name in ("registry.py", "credential.py"))
 
 
 def current() -> dict[str, Any]:
@@ -94,7 +97,9 @@ def _digest(salt: bytes, variables: list[str]) -> str:
     parts += [repr(places.file_stamp(os.path.join(config, name)))
               for name in (places.CONFIG_NAME, places.STORE_NAME)]
     parts += [repr(places.file_stamp(path)) for path in places.salt_paths()]
-    parts.append(repr(places.file_stamp(_TABLE_SOURCE)))
+    # The AWS chain's files: a profile there logs Amazon Bedrock in, and its keys are part
+    # of Bedrock's fingerprint.
+    parts += [repr(places.file_stamp(path)) for path in (*_TABLE_SOURCES, *places.aws_files())]
     # BLAKE2 takes a key of at most 64 bytes; the salt is 32 (a damaged one is cut, which
     # only means that memos made with it miss once it is replaced).
     return blake2b("\0".join(parts).encode(), key=salt[:64], digest_size=32).hexdigest()

@@ -32,6 +32,15 @@ def salt_paths() -> tuple[str, str]:
     return (os.path.join(config_folder(), SALT_NAME), os.path.join(cache_folder(), SALT_NAME))
 
 
+def aws_files() -> tuple[str, str]:
+    """The AWS chain's shared credentials file and config file, where botocore looks for
+    them (their profiles can log Amazon Bedrock in)."""
+    home = os.path.expanduser("~")
+    return (os.environ.get("AWS_SHARED_CREDENTIALS_FILE")
+            or os.path.join(home, ".aws", "credentials"),
+            os.environ.get("AWS_CONFIG_FILE") or os.path.join(home, ".aws", "config"))
+
+
 def _folder(variable: str, platform_function: str) -> str:
     override = os.environ.get(variable)
     if override:

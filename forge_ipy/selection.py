@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from .domain import Model, ModelListing, Selection, split_full_name
 from .errors import SelectionError
-from .providers.registry import all_specs, resolve
+from .providers.registry import all_specs, how_to_log_in, is_logged_in, resolve
 from .state import load_state, save_selection
 
 if TYPE_CHECKING:
@@ -75,10 +75,8 @@ def resolve_name(catalog: Catalog, name: str,
     specs = all_specs()
     if provider_id in specs:
         access = resolve(specs[provider_id])
-        if access.key is None and not access.spec.keyless:
-            hint = access.spec.key_envs[0] if access.spec.key_envs else "its key"
-            raise SelectionError(f"{provider_id} is not logged in; run `forge-ipy login "
-                                 f"{provider_id}` or set {hint}")
+        if not is_logged_in(access):
+            raise SelectionError(f"{provider_id} is not logged in; {how_to_log_in(access)}")
     listing = catalog.get_all_models(settings=settings)
     exact = [m for m in listing if m.full_name == name]
     if not exact and provider_id not in specs:
@@ -95,6 +93,13 @@ def resolve_name(catalog: Catalog, name: str,
 
 
 def _unknown(name: str, listing: ModelListing, provider_id: str | None) -> SelectionError:
+    from .accounts import every_provider_failed, not_logged_in
+
+    if not listing.providers:
+        return SelectionError(f"cannot check {name!r}: {not_logged_in()[0]}")
+    failed = every_provider_failed(listing)
+    if failed:
+        return SelectionError(f"cannot check {name!r}: {failed}")
     status = listing.status(provider_id) if provider_id else None
     if provider_id and status is not None and not status.ok and not status.model_count:
         return SelectionError(f"cannot check {name!r}: {provider_id} failed ({status.error})")

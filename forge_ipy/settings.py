@@ -66,7 +66,31 @@ def load_config() -> dict[str, Any]:
         why = "it is nested too deeply" if isinstance(exc, RecursionError) else exc
         raise SettingError(f"{path} is not valid TOML ({why}); fix or remove the file") from None
     _config_memo[path] = (stamp, data)
+    _warn_unknown_keys(path, data)
     return data
+
+
+# Top-level tables of config.toml that are not settings.
+_CONFIG_TABLES = ("providers",)
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_unknown_keys(path: str, data: dict[str, Any]) -> None:
+    """Warn once per key about a top-level key no setting has (a typo would otherwise be
+    silently ignored), naming the closest known one."""
+    known = (*SETTING_NAMES, *_CONFIG_TABLES)
+    unknown = [k for k in data if k not in known and (path, k) not in _warned]
+    if not unknown:
+        return
+    import difflib
+    import logging
+
+    for key in unknown:
+        _warned.add((path, key))
+        close = difflib.get_close_matches(key, known, 1, 0.6)
+        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known)}"
+        logging.getLogger("forge_ipy").warning(
+            "forge-ipy: %s: unknown setting %r is ignored; %s", path, key, hint)
 
 
 @dataclass(frozen=True)

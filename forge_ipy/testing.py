@@ -10,23 +10,29 @@ For forge-ipy's own tests and benchmarks, for users' tests, and for the offline 
         server.requests                            # what each provider was asked, and when
 
 Each provider can be given its models, a key it accepts, a latency per page, the page size it
-really returns (whatever the client asks for), and a failure mode (see `FAILURES`).
+really returns (whatever the client asks for), and a failure mode (see `FAILURES`). Azure
+OpenAI checks its `api-key` header; Amazon Bedrock verifies each request's SigV4 signature
+with the secret of its `AwsAccount`. `default()` leaves both out (`add("azure")` serves one).
 `python -m forge_ipy.testing` serves the samples until interrupted and prints the variables.
 """
 
 from __future__ import annotations
 
 import base64
+import calendar
 import contextlib
 import functools
 import gzip
+import hashlib
+import hmac
 import json
 import re
 import struct
+import sys
 import threading
 import time
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -41,12 +47,14 @@ WIRES = {
     "openai": "openai", "deepseek": "openai", "xai": "openai", "fireworks": "openai",
     "cerebras": "openai", "groq": "groq", "mistral": "mistral", "anthropic": "anthropic",
     "gemini": "gemini", "openrouter": "openrouter", "together": "together", "ollama": "ollama",
+    "azure": "azure", "bedrock": "bedrock",
 }
 KEY_VARS = {
     "openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY",
     "openrouter": "OPENROUTER_API_KEY", "groq": "GROQ_API_KEY", "mistral": "MISTRAL_API_KEY",
     "deepseek": "DEEPSEEK_API_KEY", "xai": "XAI_API_KEY", "together": "TOGETHER_API_KEY",
     "fireworks": "FIREWORKS_API_KEY", "cerebras": "CEREBRAS_API_KEY",
+    "azure": "AZURE_OPENAI_API_KEY",
 }
 # status:NNN answers that status with a JSON error; the rest are named for what they send.
 FAILURES = ("status:NNN", "html", "invalid_json", "bad_shape", "huge", "redirect", "hang",
@@ -65,6 +73,10 @@ class FakeModel:
     input_price: float | None = None  # USD per million tokens
     output_price: float | None = None
     chat: bool = True  # False: an embedding model, which Gemini and Together list too
+    # What Azure and Bedrock say of it: "completion", "image", ... (None: from `chat`), and
+    # "deprecated" or "retired" (Azure's lifecycle and dates, Bedrock's LEGACY).
+    kind: str | None = None
+    status: str | None = None
 
 
 @dataclass
@@ -78,6 +90,7 @@ class FakeProvider:
     failure: str | None = None
     huge_bytes: int = 40 * 1024 * 1024
     hang_seconds: float = 30.0
+    aws: AwsAccount | None = None  # the account whose signatures Bedrock accepts
     document: Any = None  # wire "document": what `/<id>/api.json` answers (see add_document)
     # Chat (see "Chat" below): a failure mode of CHAT_FAILURES, and a pause between pieces.
     chat_failure: str | None = None
@@ -98,7 +111,8 @@ class RecordedRequest:
     ended: float  # when the answer began (after any latency), so records precede replies
 
 
-_AUTH_HEADERS = ("authorization", "x-api-key", "x-goog-api-key")
+_AUTH_HEADERS = ("authorization", "x-api-key", "x-goog-api-key", "api-key",
+                 "x-amz-security-token")
 
 
 def sample_models(provider_id: str, count: int | None = None) -> list[FakeModel]:
@@ -160,7 +174,8 @@ class LoopbackProviders:
         """Every built-in provider with its sample models, started."""
         server = cls()
         for provider_id in WIRES:
-            server.add(provider_id, latency=latency)
+            if provider_id not in ADDED_ON_REQUEST:
+                server.add(provider_id, latency=latency)
         return server.start()
 
     # -- set up -------------------------------------------------------------------------
@@ -170,6 +185,9 @@ class LoopbackProviders:
         wire = wire or WIRES.get(provider_id)
         if wire is None:
             raise ValueError(f"give wire= for custom provider {provider_id!r}")
+        if wire in SIGNED_WIRES:
+            options["aws"] = options.get("aws") or AwsAccount()
+            key = options["aws"].access_key_id
         if key == "":
             key = None if wire == "ollama" else f"test-key-{provider_id}"
         provider = FakeProvider(provider_id, wire, list(models or sample_models(provider_id)),
@@ -190,7 +208,8 @@ class LoopbackProviders:
     def root(self, provider_id: str) -> str:
         """The API root to configure, like the `default root` column of DESIGN.md."""
         wire = self.providers[provider_id].wire
-        suffix = {"gemini": "/v1beta", "ollama": ""}.get(wire, "/v1")
+        suffix = {"gemini": "/v1beta", "ollama": "", "azure": "/openai/v1",
+                  "bedrock": ""}.get(wire, "/v1")
         return f"{self.base_url}/{provider_id}{suffix}"
 
     def env(self) -> dict[str, str]:
@@ -202,6 +221,8 @@ class LoopbackProviders:
             env[f"FORGE_{pid.upper().replace('-', '_')}_BASE_URL"] = self.root(pid)
             if provider.key and pid in KEY_VARS:
                 env[KEY_VARS[pid]] = provider.key
+            if provider.aws is not None:
+                env.update(provider.aws.env())
         return env
 
     # -- run ----------------------------------------------------------------------------
@@ -246,9 +267,15 @@ class LoopbackProviders:
             (self.sink_requests if sink else self.requests).append(request)
 
 
+class _Server(ThreadingHTTPServer):
+    # Every provider is asked at once (and pages may follow): the default listen backlog of 5
+    # would refuse some connections and make clients retry.
+    request_queue_size = 128
+
+
 def _make_server(host: str, owner: LoopbackProviders, sink: bool) -> ThreadingHTTPServer:
     handler = type("Handler", (_Handler,), {"owner": owner, "sink": sink})
-    server = ThreadingHTTPServer((host, 0), handler)
+    server = _Server((host, 0), handler)
     server.daemon_threads = True
     return server
 
@@ -300,8 +327,9 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         if provider.wire == "document":
             return self._send_document(provider, path)
-        expected = {"gemini": "/v1beta/models", "ollama": "/api/tags"}.get(provider.wire,
-                                                                           "/v1/models")
+        expected = {"gemini": "/v1beta/models", "ollama": "/api/tags",
+                    "azure": "/openai/v1/models", "bedrock": "/foundation-models",
+                    }.get(provider.wire, "/v1/models")
         if path != provider.path_prefix + expected:
             return self._send_json(404, {"error": {"message": f"unknown path {path}"}})
         if not self._authorised(provider, params):
@@ -313,16 +341,25 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send_json(200, _render(provider, params))
 
     def _authorised(self, provider: FakeProvider, params: dict[str, str]) -> bool:
+        if provider.aws is not None:
+            self._aws_refusal = sigv4_refusal(self.command, self.path, self.headers, b"",
+                                              provider.aws)
+            return self._aws_refusal is None
         if provider.key is None:
             return True
         bearer = (self.headers.get("authorization") or "").removeprefix("Bearer ")
         given = {  # Anthropic's newer SDKs send the key as a bearer token
+            "azure": self.headers.get("api-key"),
             "anthropic": self.headers.get("x-api-key") or bearer,
             "gemini": self.headers.get("x-goog-api-key") or params.get("key"),
         }.get(provider.wire, bearer)
         return given == provider.key
 
     def _refuse(self, provider: FakeProvider) -> None:
+        if provider.aws is not None:  # AWS: 403 and a bare message, as rest-json services say
+            return self._send_json(403, {"message": self._aws_refusal})
+        if provider.wire == "azure":
+            return self._send_json(401, {"error": {"code": "401", "message": _AZURE_REFUSAL}})
         if provider.wire == "gemini":  # Gemini: a bad key is 400, not 401
             return self._send_json(400, {"error": {
                 "code": 400, "message": "API key not valid. Please pass a valid API key.",
@@ -696,6 +733,147 @@ _RENDERERS = {"openai": _render_openai, "groq": _render_openai, "mistral": _rend
               "ollama": _render_ollama}
 
 
+# -- providers that sign requests: Azure OpenAI's api-key, Amazon Bedrock's SigV4 ------------
+SIGNED_WIRES = ("bedrock",)
+# Served when added, left out of `default()` (and so of the demo): Azure needs a resource's
+# endpoint, Bedrock the `[bedrock]` extra on the client's side.
+ADDED_ON_REQUEST = ("azure", "bedrock")
+_AZURE_REFUSAL = ("Access denied due to invalid subscription key or wrong API endpoint. Make sure "
+                  "to provide a valid key for an active subscription and use a correct regional "
+                  "API endpoint for your resource.")
+_SIGNATURE_MISMATCH = ("The request signature we calculated does not match the signature you "
+                       "provided. Check your AWS Secret Access Key and signing method. Consult "
+                       "the service documentation for details.")
+_BAD_TOKEN = "The security token included in the request is invalid."
+_MAX_SKEW_SECONDS = 15 * 60  # AWS refuses signatures older or newer than this
+
+
+@dataclass(frozen=True)
+class AwsAccount:
+    """The AWS credentials Bedrock accepts, and the region it serves."""
+
+    access_key_id: str = "AKIDLOOPBACKEXAMPLE1"
+    secret_access_key: str = field(default="loopback/Secret+Key/EXAMPLE0123456789abcd",
+                                   repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    region: str = "us-east-1"
+
+    def env(self) -> dict[str, str]:
+        """The AWS chain's variables for this account."""
+        env = {"AWS_ACCESS_KEY_ID": self.access_key_id,
+               "AWS_SECRET_ACCESS_KEY": self.secret_access_key, "AWS_REGION": self.region}
+        if self.session_token:
+            env["AWS_SESSION_TOKEN"] = self.session_token
+        return env
+
+
+def sigv4_refusal(method: str, raw_path: str, headers: Any, body: bytes, account: AwsAccount,
+                  service: str = "bedrock", now: float | None = None) -> str | None:
+    """Why AWS would refuse this request (its own words), or None when `account` signed it.
+
+    A verifier written from the SigV4 specification, apart from the signer under test
+    (botocore): canonical request, string to sign, the key derived from the secret.
+    """
+    scheme, _, fields_text = (headers.get("authorization") or "").partition(" ")
+    if scheme != "AWS4-HMAC-SHA256":
+        return "Missing Authentication Token"
+    fields = dict(part.strip().partition("=")[::2] for part in fields_text.split(","))
+    scope = fields.get("Credential", "").split("/")
+    signed = fields.get("SignedHeaders", "").split(";")
+    stamp = headers.get("x-amz-date") or ""
+    if len(scope) != 5 or scope[4] != "aws4_request" or "host" not in signed:
+        return "Authorization header requires a valid Credential and SignedHeaders."
+    key_id, day, region, scoped_service, _ = scope
+    token = headers.get("x-amz-security-token")
+    if key_id != account.access_key_id or token != account.session_token:
+        return _BAD_TOKEN
+    if region != account.region or scoped_service != service:
+        return f"Credential should be scoped to a valid region and to service '{service}'."
+    try:
+        signed_at = calendar.timegm(time.strptime(stamp, "%Y%m%dT%H%M%SZ"))
+    except ValueError:
+        return "Authorization header requires existence of either a 'X-Amz-Date' header."
+    if not stamp.startswith(day) or abs((now or time.time()) - signed_at) > _MAX_SKEW_SECONDS:
+        return "Signature expired or not yet valid."
+    split = urlsplit(raw_path)
+    query = "&".join(sorted(split.query.split("&"))) if split.query else ""
+    canonical_headers = "".join(f"{name}:{' '.join((headers.get(name) or '').split())}\n"
+                                for name in signed)
+    canonical = "\n".join((method, quote(split.path, safe="/~"), query, canonical_headers,
+                           ";".join(signed), hashlib.sha256(body).hexdigest()))
+    to_sign = "\n".join(("AWS4-HMAC-SHA256", stamp, "/".join(scope[1:]),
+                         hashlib.sha256(canonical.encode()).hexdigest()))
+    key = f"AWS4{account.secret_access_key}".encode()
+    for part in (day, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    return None if hmac.compare_digest(expected, fields.get("Signature", "")) else \
+        _SIGNATURE_MISMATCH
+
+
+def _azure_kind(m: FakeModel) -> str:
+    return m.kind or ("chat" if m.chat else "embedding")
+
+
+def _render_azure(provider: FakeProvider, params: dict[str, str]) -> Any:
+    """Azure's v1 `/models`: capabilities, lifecycle and deprecation dates (odd fields too)."""
+    data = []
+    for m in provider.models:
+        kind = _azure_kind(m)
+        data.append({
+            "id": m.id, "object": "model", "created_at": 1_715_558_400, "status": "succeeded",
+            "capabilities": {"fine_tune": False, "inference": True,
+                             "completion": kind == "completion",
+                             "chat_completion": kind == "chat",
+                             "embeddings": kind == "embedding", "scale_types": ["standard"]},
+            "lifecycle_status": "deprecating" if m.status else "generally-available",
+            # Past for a retired model; years ahead otherwise, as Azure lists most models.
+            "deprecation": {"inference": 1_709_284_527 if m.status == "retired" else 4_102_444_800,
+                            "fine_tune": 1_677_662_127},
+        })
+    return {"object": "list", "data": data}
+
+
+_BEDROCK_OUTPUTS = {"chat": ["TEXT"], "embedding": ["EMBEDDING"], "image": ["IMAGE"]}
+
+
+def _render_bedrock(provider: FakeProvider, params: dict[str, str]) -> Any:
+    """ListFoundationModels: `modelSummaries` as Bedrock sends them."""
+    region = provider.aws.region if provider.aws else "us-east-1"
+    summaries = []
+    for m in provider.models:
+        kind = _azure_kind(m)
+        summaries.append({
+            "modelArn": f"arn:aws:bedrock:{region}::foundation-model/{m.id}",
+            "modelId": m.id, "modelName": m.name or m.id,
+            "providerName": m.id.split(".")[0].capitalize(),
+            "inputModalities": ["TEXT", "IMAGE"] if kind == "chat" else ["TEXT"],
+            "outputModalities": _BEDROCK_OUTPUTS.get(kind, ["TEXT"]),
+            "responseStreamingSupported": kind == "chat",
+            "customizationsSupported": [], "inferenceTypesSupported": ["ON_DEMAND"],
+            "modelLifecycle": {"status": "LEGACY" if m.status else "ACTIVE"},
+        })
+    return {"modelSummaries": summaries}
+
+
+_RENDERERS.update(azure=_render_azure, bedrock=_render_bedrock)
+_SAMPLES.update({
+    "azure": [dict(id="gpt-4o"), dict(id="gpt-4o-mini"),
+              dict(id="text-embedding-3-large", chat=False),
+              dict(id="gpt-35-turbo-instruct", kind="completion"),
+              dict(id="dall-e-3", kind="image"),
+              dict(id="gpt-35-turbo-0301", status="retired")],
+    "bedrock": [dict(id="anthropic.claude-3-5-sonnet-20240620-v1:0", name="Claude 3.5 Sonnet"),
+                dict(id="amazon.nova-pro-v1:0", name="Nova Pro"),
+                dict(id="meta.llama3-70b-instruct-v1:0", name="Llama 3 70B Instruct"),
+                dict(id="anthropic.claude-v2:1", name="Claude", status="deprecated"),
+                dict(id="amazon.titan-embed-text-v2:0", name="Titan Text Embeddings V2",
+                     chat=False),
+                dict(id="amazon.titan-image-generator-v2:0",
+                     name="Titan Image Generator G1 v2", kind="image")],
+})
+
+
 # == Chat ================================================================================
 # POST routes in each chat shape. The reply echoes the last user message ("You said: ...")
 # so tests and the offline quickstart can assert it; tokens are counted as words (input: every
@@ -706,7 +884,8 @@ _RENDERERS = {"openai": _render_openai, "groq": _render_openai, "mistral": _rend
 CHAT_FAILURES = ("status:NNN", "rate_limit", "redirect", "hang", "malformed", "error_event",
                  "huge", "endless_line", "html", "gzip")
 GEMINI_THOUGHT_TOKENS = 2
-_CHAT_PATHS = {"anthropic": "/v1/messages", "ollama": "/api/chat"}
+_CHAT_PATHS = {"anthropic": "/v1/messages", "ollama": "/api/chat",
+               "azure": "/openai/v1/chat/completions"}  # by shape, or by wire (Azure's root)
 
 
 def chat_shape(wire: str) -> str:
@@ -773,7 +952,7 @@ def _chat_route(provider: FakeProvider, path: str,
             return shape, method == "streamGenerateContent", model
     if shape == "ollama" and rest == "/v1/chat/completions":  # Ollama's OpenAI-compatible API
         shape = "openai"
-    elif rest != _CHAT_PATHS.get(shape, "/v1/chat/completions"):
+    elif rest != (_CHAT_PATHS.get(provider.wire) or _CHAT_PATHS.get(shape, "/v1/chat/completions")):
         return None, False, ""
     return shape, body.get("stream") is True, str(body.get("model", ""))
 
@@ -1011,6 +1190,9 @@ def main() -> None:
                "FORGE_IPY_CACHE_DIR": f"{folder}/cache", "FORGE_MODEL_FACTS_URL": "off"}
         for name, value in env.items():
             print(f"export {name}={shlex.quote(value)}", flush=True)
+        print(f"serving {len(server.providers)} demo providers at {server.base_url}; paste the "
+              "lines above into another shell to use them; Ctrl-C to stop", file=sys.stderr,
+              flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
 

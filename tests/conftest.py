@@ -42,6 +42,10 @@ def isolated(tmp_path, monkeypatch, closed_root) -> Iterator[None]:
             monkeypatch.delenv(name)
     monkeypatch.setenv("FORGE_IPY_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("FORGE_IPY_CACHE_DIR", str(tmp_path / "cache"))
+    # The AWS chain's files: the tester's own ~/.aws never logs Bedrock in here.
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws" / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws" / "config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     # No test reaches models.dev: those of the live catalog point it at the loopback server.
     monkeypatch.setenv("FORGE_MODEL_FACTS_URL", "off")
     monkeypatch.setattr(registry, "BUILTINS", tuple(

@@ -132,6 +132,25 @@ def test_every_refresh_is_stored(loopback, serve, catalog, clock):
     assert file_entries()["openai"]["models"][0]["id"] == "m-29"
 
 
+def test_a_refresh_says_which_models_are_new(loopback, serve, catalog, clock):
+    provider = loopback.add("openai", [FakeModel("gpt-4o")])
+    serve()
+    assert catalog.refresh(["openai"], settings=MODERATE).new == frozenset()  # first list
+    provider.models = [FakeModel("gpt-4o"), FakeModel("gpt-5"), FakeModel("o9")]
+    clock.advance(1)
+    listing = catalog.refresh(["openai"], settings=MODERATE)
+    assert listing.new == {"openai/gpt-5", "openai/o9"}
+    # Served from the cache afterwards, still marked; filtering keeps the marks.
+    assert catalog.get_all_models(["openai"], settings=MODERATE).filter("gpt").new == {
+        "openai/gpt-5", "openai/o9"}
+    # Another process reading the file sees what its own refresh brings.
+    provider.models = [*provider.models, FakeModel("gpt-6")]
+    other = new_catalog(clock)
+    assert other.refresh(["openai"], settings=MODERATE).new == {"openai/gpt-6"}
+    catalog.clear_cache(["openai"])
+    assert catalog.refresh(["openai"], settings=MODERATE).new == frozenset()
+
+
 def test_progress_names_who_is_asked_first_then_fills_in(loopback, serve, catalog):
     """Frontends learn at once which providers are being asked, and a stopped local Ollama
     leaves the waiting list as soon as it is found not running, before a slow provider."""

@@ -36,7 +36,7 @@ LISTING = listing_of(
     {"anthropic": ["claude-3-5-haiku", "claude-sonnet-4"],
      "openai": ["gpt-4o", "gpt-4o-mini", "shared-model"],
      "openrouter": ["meta/llama-3", "shared-model"]},
-    failed={"groq": "HTTP 401 Unauthorized"},
+    failed={"xai": "HTTP 401 Unauthorized"},
     names={"openai/gpt-4o": "GPT-4o Omni"},
 )
 
@@ -121,11 +121,11 @@ def test_recents_follow_favourites():
 
 
 def test_failed_provider_header_is_shown_and_skipped():
-    # groq failed and comes last: its header is visible but Down cannot land on it.
+    # xai failed and sorts last: its header is visible but Down cannot land on it.
     assert run(DOWN * 10 + ENTER) == "openrouter/shared-model"
     state = ChooserState(LISTING, "openrouter/shared-model")
     headers = [line.text for line in state.visible_lines() if line.kind == "header"]
-    assert headers[-1] == "Groq — failed: HTTP 401 Unauthorized"
+    assert headers[-1] == "Xai — failed: HTTP 401 Unauthorized"
     assert state.visible_lines()[-1].failed
 
 
@@ -157,7 +157,7 @@ def test_state_groups_and_headers():
         "Openrouter",
         "  meta/llama-3  128k  tools",
         "  shared-model  128k  tools",
-        "Groq — failed: HTTP 401 Unauthorized",
+        "Xai — failed: HTTP 401 Unauthorized",
     ]
     assert state.hint() == "↑↓ move · Enter select · Esc cancel · 7 models"
 
@@ -174,7 +174,7 @@ def test_state_filter_keeps_headers_of_groups_with_matches():
     assert state.match_count == 2
     state.filter("")
     assert state.selected_name == "openai/gpt-4o"  # back to the current model
-    assert state.lines[-1].text.startswith("Groq — failed")  # shown again when unfiltered
+    assert state.lines[-1].text.startswith("Xai — failed")  # shown again when unfiltered
 
 
 def test_state_filter_with_no_match():

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import forge_ipy
 from forge_ipy import cli, credentials
 from forge_ipy.domain import ERROR_KINDS
 from forge_ipy.formatting import PORCELAIN_COLUMNS
@@ -178,6 +179,53 @@ def test_refresh_refetches_while_a_plain_call_serves_the_cache(logged, capsys):
     assert requests_by_provider(logged) == {"openai": 2, "anthropic": 2, "openrouter": 2}
 
 
+@pytest.mark.parametrize("argv, rows, summary", [
+    (["models", "-s", "GPT-4O"], [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"),
+                                  ("openrouter", "openai/gpt-4o")],
+     "3 models from 2 providers"),
+    (["models", "--search", "haiku"], [("anthropic", "claude-haiku-4-5")],
+     "1 model from 1 provider"),
+    (["models", "--tools", "-p", "openrouter"], [("openrouter", "openai/gpt-4o")],
+     "1 model from 1 provider"),
+])
+def test_models_search_and_tools_as_the_magic_does(logged, capsys, argv, rows, summary):
+    code, out, err = run(capsys, *argv)
+    assert code == 0
+    assert [(row[0], row[1]) for row in table_rows(out)[1:]] == rows
+    assert err.strip() == summary
+
+
+def test_a_refresh_that_brings_new_models_names_them(logged, capsys):
+    assert run(capsys, "models")[0] == 0
+    logged.providers["openai"].models.append(FakeModel("gpt-5"))
+    code, _, err = run(capsys, "models", "--refresh")
+    assert code == 0 and "1 new: openai/gpt-5" in err
+    logged.providers["openai"].models.append(FakeModel("gpt-6"))
+    code, out, _ = run(capsys, "cache", "refresh", "-p", "openai")
+    assert out == "Refreshed 1 provider, 6 models.\n1 new: openai/gpt-6\n"
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out == f"forge-ipy {forge_ipy.__version__}\n"
+
+
+def test_select_without_a_name_and_no_terminal_is_one_line(logged, capsys):
+    code, out, err = run(capsys, "select")
+    assert code == 1 and out == ""
+    assert err == ("forge-ipy: give a model, e.g. `forge-ipy select openai/gpt-4o` (the "
+                   "chooser needs a terminal); `forge-ipy models` lists them\n")
+
+
+def test_cache_refresh_with_nobody_logged_in_says_so(capsys):
+    code, out, err = run(capsys, "cache", "refresh")
+    assert code == 0 and out == ""
+    assert err.startswith("forge-ipy: not logged in to any provider")
+    assert run(capsys, "cache", "refresh", "--quiet") == (0, "", "")
+
+
 @pytest.mark.parametrize("argv, hint", [
     (["models"], "OPENAI_API_KEY"),
     (["models", "-p", "gemini"], "Set GEMINI_API_KEY, or run `forge-ipy login gemini`"),
@@ -331,8 +379,8 @@ def test_login_stores_the_key_privately_and_logout_removes_it(capsys, monkeypatc
 
     monkeypatch.setattr("getpass.getpass", getpass)
     monkeypatch.setattr(sys, "stdin", _Stdin("" if tty else SECRET + "\n", tty))
-    code, out, err = run(capsys, "login", "openai")
-    assert code == 0 and "Saved" in out
+    code, out, err = run(capsys, "login", "openai", "--no-check")
+    assert code == 0 and out == "Saved the OpenAI key.\n"
     assert SECRET not in out + err
     assert (len(prompts) == 1 and SECRET not in prompts[0]) if tty else not prompts
     store = credentials.store_path()
@@ -371,9 +419,42 @@ def test_a_stored_key_logs_the_provider_in(loopback, serve, capsys, monkeypatch)
     monkeypatch.delenv("MISTRAL_API_KEY")
     assert run(capsys, "models")[2].startswith("forge-ipy: not logged in")
     monkeypatch.setattr(sys, "stdin", _Stdin(f"{provider.key}\n", False))
-    assert run(capsys, "login", "mistral")[0] == 0
+    code, out, err = run(capsys, "login", "mistral")
+    assert code == 0 and err == ""
+    assert out == "Saved the Mistral key.\nChecked the saved key: it works (1 model).\n"
+    assert len(loopback.requests_for("mistral")) == 1
     code, out, _ = run(capsys, "models", "--porcelain")
     assert code == 0 and "mistral\tmistral-large-latest" in out
+
+
+def test_login_says_when_a_key_does_not_work(loopback, serve, capsys, monkeypatch):
+    loopback.add("mistral")
+    serve()
+    monkeypatch.delenv("MISTRAL_API_KEY")
+    monkeypatch.setattr(sys, "stdin", _Stdin(f"{SECRET}\n", False))
+    code, out, err = run(capsys, "login", "mistral")
+    assert code == 1 and out == "Saved the Mistral key.\n"
+    assert err.startswith("forge-ipy: checked the saved key, and Mistral refused or failed: "
+                          "HTTP 401") and "forge-ipy login mistral" in err
+    assert SECRET not in out + err
+
+
+def test_login_says_when_the_environment_key_is_in_force(loopback, serve, capsys,
+                                                         monkeypatch):
+    loopback.add("mistral")
+    serve()  # sets MISTRAL_API_KEY to the key the loopback accepts
+    monkeypatch.setattr(sys, "stdin", _Stdin(f"{SECRET}\n", False))
+    code, out, err = run(capsys, "login", "mistral")
+    assert code == 0
+    assert "MISTRAL_API_KEY is set in this environment and is used instead of the saved " \
+           "key" in err
+    assert out.endswith("Checked MISTRAL_API_KEY: it works (1 model).\n")
+    assert SECRET not in out + err
+    monkeypatch.setattr(sys, "stdin", _Stdin(f"{SECRET}\n", False))
+    requests = len(loopback.requests_for("mistral"))
+    code, out, err = run(capsys, "login", "mistral", "--no-check")
+    assert code == 0 and out == "Saved the Mistral key.\n" and "MISTRAL_API_KEY" in err
+    assert len(loopback.requests_for("mistral")) == requests
 
 
 # -- cache -----------------------------------------------------------------------------
@@ -394,9 +475,9 @@ def test_cache_stats_json_clear_and_refresh(logged, capsys):
     assert code == 0 and "openrouter" in out and "hits" in out
 
     code, out, _ = run(capsys, "cache", "clear", "-p", "openai")
-    assert (code, out) == (0, "Cleared 1 cached provider list(s).\n")
+    assert (code, out) == (0, "Cleared 1 cached provider list.\n")
     code, out, _ = run(capsys, "cache", "clear")
-    assert (code, out) == (0, "Cleared 3 cached provider list(s).\n")  # with ollama's
+    assert (code, out) == (0, "Cleared 3 cached provider lists.\n")  # with ollama's
     assert json.loads(run(capsys, "cache", "stats", "--json")[1])["providers"] == []
 
     before = len(logged.requests)
@@ -410,7 +491,7 @@ def test_cache_stats_json_clear_and_refresh(logged, capsys):
     assert counts == {"openai": 4, "anthropic": 2, "openrouter": 2, "ollama": 0}
 
     code, out, _ = run(capsys, "cache", "refresh", "-p", "anthropic")
-    assert code == 0 and out == "Refreshed 1 provider(s), 2 models.\n"
+    assert code == 0 and out == "Refreshed 1 provider, 2 models.\n"
 
 
 # -- completion and help ---------------------------------------------------------------

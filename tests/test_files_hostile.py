@@ -244,7 +244,8 @@ def _together(code: str, args: list[str]) -> list[subprocess.CompletedProcess[st
 
 def test_parallel_login_processes_keep_every_key():
     save_key("cerebras", "sk-kept")
-    _together("from forge_ipy.cli import main; sys.exit(main(['login', sys.argv[2]]))", KEYED)
+    _together("from forge_ipy.cli import main; "
+              "sys.exit(main(['login', sys.argv[2], '--no-check']))", KEYED)
     credentials._store_memo.clear()
     assert set(load_store()) == {*KEYED, "cerebras"}
 
@@ -254,7 +255,7 @@ def test_parallel_login_and_logout_processes_lose_nothing():
         save_key(pid, "sk-old")
     code = ("from forge_ipy.cli import main\n"
             "verb, pid = sys.argv[2].split(':')\n"
-            "sys.exit(main([verb, pid]))")
+            "sys.exit(main([verb, pid, *(['--no-check'] if verb == 'login' else [])]))")
     _together(code, [f"logout:{p}" for p in KEYED[:4]] + [f"login:{p}" for p in KEYED[4:]])
     credentials._store_memo.clear()
     assert set(load_store()) == set(KEYED[4:])

@@ -267,11 +267,27 @@ def test_forge_models_footer_shows_each_provider_state(ip, loopback, serve, caps
     again = ip.run_line_magic("forge_models", "")
     assert again.states()[0] == "OpenAI: cached just now"
     assert again.states()[1].startswith("Groq: failed: HTTP 500")
-    assert "<li>OpenAI: cached just now</li>" in again._repr_html_()
+    # One compact state line, the failure set apart for colour.
+    assert ('<p class="states">3 models from 1 provider · 1 cached just now · '
+            '<span class="failed">groq failed: HTTP 500') in again._repr_html_()
     result, out, _ = cell(ip, capsys, "%forge_models")
     assert result.success
-    assert "3 models" in out and "Groq: failed: HTTP 500" in out
-    assert out.index("gpt-4o") < out.index("3 models") < out.index("OpenAI: cached")
+    # A shell that shows HTML gets a one-line text/plain beside it, not a second table.
+    assert "Out[0]: 3 models from 1 provider · 1 cached just now · groq failed" in out
+    assert "gpt-4o" not in out
+    text = again.text()
+    assert text.index("gpt-4o") < text.index("3 models from 1 provider · 1 cached")
+
+
+def test_forge_models_in_a_terminal_prints_the_whole_table(ip, served, capsys):
+    ip.display_formatter.active_types = ["text/plain"]  # as TerminalInteractiveShell does
+    try:
+        result, out, _ = cell(ip, capsys, "%forge_models -p openai")
+    finally:
+        ip.display_formatter.active_types = list(ip.display_formatter.format_types)
+    assert result.success
+    assert re.search(r"\nopenai +gpt-4o-mini  ", out)
+    assert "\n4 models from 1 provider · 1 fresh" in out
 
 
 def test_forge_models_for_an_unknown_provider_is_a_usage_error(ip, served, capsys):
@@ -350,6 +366,55 @@ def test_forge_select_refuses_with_a_one_line_usage_error(ip, loopback, serve, c
     for match in matches:
         assert match in lines[0]
     assert not (config_dir() / "state.json").exists()
+
+
+# -- nobody logged in, everyone down, no terminal ---------------------------------------
+@pytest.mark.parametrize("line", ["%forge_models", "%forge_select gpt-4o",
+                                  "%forge_cache refresh"])
+def test_nobody_logged_in_says_how_to_log_in(ip, capsys, line):
+    result, _, err = cell(ip, capsys, line)
+    assert isinstance(result.error_in_exec, UsageError)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err
+    assert "not logged in to any provider. Set a key such as OPENAI_API_KEY, or run " \
+           "`forge-ipy login PROVIDER`;" in lines[0]
+
+
+def test_forge_providers_with_nobody_logged_in_ends_with_how_to_log_in(ip):
+    text = ip.run_line_magic("forge_providers", "").text
+    assert text.splitlines()[-1] == (
+        "not logged in to any provider. Set a key such as OPENAI_API_KEY, or run "
+        "`forge-ipy login PROVIDER`; %forge_providers lists them.")
+
+
+def test_every_provider_down_gives_the_real_cause_not_unknown_model(ip, loopback, serve,
+                                                                   capsys):
+    loopback.add("openai", failure="status:500")
+    loopback.add("anthropic", failure="status:401")
+    serve()
+    result, _, err = cell(ip, capsys, "%forge_select openai/gpt-4o")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "unknown model" not in err
+    assert err.startswith("UsageError: cannot check 'openai/gpt-4o': every provider failed: "
+                          "openai: HTTP 500") and "; anthropic: HTTP 401" in err
+
+
+def test_forge_select_without_a_terminal_is_one_line(ip, served, capsys):
+    result, out, err = cell(ip, capsys, "%forge_select")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert out == "" and "Traceback" not in err
+    assert err.strip() == ("UsageError: give a model: %forge_select PROVIDER/MODEL (no "
+                           "terminal here to open the chooser in); %forge_models lists them")
+
+
+def test_completion_with_a_broken_config_gives_nothing_not_a_traceback(ip, served, capsys):
+    ip.run_line_magic("forge_models", "")
+    config_dir().mkdir(parents=True, exist_ok=True)
+    (config_dir() / "config.toml").write_text("model_cache_strategy = [unclosed\n")
+    assert completed(ip, "%forge_select gp") == []
+    assert completed(ip, "%forge_models -p op") == []
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
 
 
 # -- completion ------------------------------------------------------------------------
@@ -484,16 +549,36 @@ def test_forge_cache_stats_clear_refresh(ip, served, capsys):
 
     before = request_count(served)
     refreshed = ip.run_line_magic("forge_cache", "refresh -p openai")
-    assert refreshed.text == "Refreshed 1 provider(s), 4 models."
+    assert refreshed.text == "Refreshed 1 provider, 4 models."
     assert request_count(served) == before + 1 and request_count(served, "openai") == 2
 
     assert ip.run_line_magic("forge_cache", "clear -p openai").text == \
-        "Cleared 1 cached provider list(s)."
-    assert ip.run_line_magic("forge_cache", "clear").text == "Cleared 3 cached provider list(s)."
+        "Cleared 1 cached provider list."
+    assert ip.run_line_magic("forge_cache", "clear").text == "Cleared 3 cached provider lists."
     assert "no cached lists" in ip.run_line_magic("forge_cache", "stats").text
 
     result, _, err = cell(ip, capsys, "%forge_cache wipe")
     assert isinstance(result.error_in_exec, UsageError) and "Traceback" not in err
+
+
+def test_forge_providers_says_where_credentials_came_from_as_the_cli_does(
+        ip, loopback, serve, capsys, monkeypatch):
+    from forge_ipy import cli
+
+    loopback.add("bedrock")
+    serve()
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-key-in-a-cell")
+    rows = ip.run_line_magic("forge_providers", "").text.splitlines()
+    capsys.readouterr()
+    cli.main(["providers"])
+    cli_rows = capsys.readouterr().out.splitlines()
+
+    for pid, expected in (("bedrock", "aws:env"),
+                          ("azure", "env:AZURE_OPENAI_API_KEY (set AZURE_OPENAI_ENDPOINT)")):
+        [magic_row] = [r for r in rows if r.startswith(pid + " ")]
+        [cli_row] = [r for r in cli_rows if r.startswith(pid + " ")]
+        assert expected in magic_row and expected in cli_row
+    assert "azure-key-in-a-cell" not in "\n".join(rows)
 
 
 def test_forge_providers_lists_every_provider_with_source_root_and_state(
@@ -552,8 +637,9 @@ def test_bare_forge_select_in_a_terminal_opens_the_chooser(ip, served, capsys, m
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
 
-    from forge_ipy.ipython import chooser
+    from forge_ipy.ipython import chooser, magics
 
+    monkeypatch.setattr(magics, "_has_terminal", lambda: True)
     with create_pipe_input() as pipe:
         monkeypatch.setattr(chooser, "choose_model", functools.partial(
             chooser.choose_model, input=pipe, output=DummyOutput()))

@@ -27,6 +27,7 @@ PUBLIC = {
     "current": "forge_ipy.catalog",
     "get_all_models": "forge_ipy.catalog",
     "load_ipython_extension": "forge_ipy",
+    "picker": "forge_ipy.ipython.widget",
     "refresh": "forge_ipy.catalog",
     "select": "forge_ipy.catalog",
     "stats": "forge_ipy.catalog",

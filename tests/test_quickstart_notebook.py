@@ -133,10 +133,10 @@ def test_models_table_groups_by_provider_with_states(executed: Any) -> None:
     for group in ("Anthropic (2)", "OpenAI (3)", "Google Gemini (2)", "OpenRouter (2)",
                   "Ollama (2)"):
         assert group in html
-    assert "<code>claude-sonnet-4-5</code>" in html
+    assert "<td>claude-sonnet-4-5<td>" in html
     text = _texts(cell)
-    assert "Anthropic: fresh" in text  # the provider states under the table
-    assert "21 models" in text
+    # One state line under the table, also the whole text/plain beside the HTML.
+    assert "21 models from 12 providers · 12 fresh" in text
 
 
 def test_filters(executed: Any) -> None:

@@ -28,7 +28,7 @@ def logged_in_ids(only: tuple[str, ...] | None = None) -> list[str]:
 def test_the_table_has_every_provider_of_the_design():
     assert [s.id for s in registry.BUILTINS] == [
         "openai", "anthropic", "gemini", "openrouter", "groq", "mistral", "deepseek", "xai",
-        "together", "fireworks", "cerebras", "ollama"]
+        "together", "fireworks", "cerebras", "ollama", "azure", "bedrock"]
 
 
 def test_nothing_set_means_only_keyless_ollama_is_a_candidate():

@@ -149,3 +149,30 @@ def test_unknown_setting_lists_the_known_ones():
         validate("model_cache_colour", "blue")
 
     assert all(name in str(raised.value) for name in settings.SETTING_NAMES)
+
+
+def test_an_unknown_config_key_warns_once_naming_the_closest_setting(tmp_path, caplog):
+    write_config(tmp_path, 'model_cache_strategey = "fresh"\n[providers.x]\nkind = "openai"\n')
+    with caplog.at_level("WARNING", logger="forge_ipy"):
+        assert resolve_settings().model_cache_strategy == "moderate"
+        write_config(tmp_path, 'model_cache_strategey = "fresh"\nttl = 3\n')  # re-read
+        resolve_settings()
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2
+    assert messages[0].endswith("unknown setting 'model_cache_strategey' is ignored; "
+                                "did you mean 'model_cache_strategy'?")
+    assert "unknown setting 'ttl'" in messages[1]
+
+
+def test_forge_ipy_log_shows_the_debug_log(tmp_path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FORGE_IPY_LOG": "debug"}
+    run = subprocess.run([sys.executable, "-m", "forge_ipy", "models", "-p", "ollama"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert "forge_ipy DEBUG cache miss: ollama" in run.stderr
+    quiet = subprocess.run([sys.executable, "-m", "forge_ipy", "models", "-p", "ollama"],
+                           env={k: v for k, v in env.items() if k != "FORGE_IPY_LOG"},
+                           capture_output=True, text=True, timeout=60)
+    assert "DEBUG" not in quiet.stderr

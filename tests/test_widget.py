@@ -16,7 +16,8 @@ from comm.base_comm import BaseComm
 
 from forge_ipy.catalog import Catalog
 from forge_ipy.domain import Model
-from forge_ipy.formatting import format_model_line
+from forge_ipy.groups import model_cells
+from forge_ipy.ipython.chooser import ChooserState
 from forge_ipy.ipython.widget import ModelPicker
 from forge_ipy.settings import config_dir
 from forge_ipy.state import RECENTS_KEPT
@@ -82,7 +83,12 @@ def group(picker: ModelPicker, group_id: str) -> dict[str, Any]:
 
 
 def values(picker: ModelPicker, group_id: str) -> list[str]:
-    return [value for value, _ in group(picker, group_id)["options"]]
+    return [option[0] for option in group(picker, group_id)["options"]]
+
+
+def cells(picker: ModelPicker, group_id: str) -> dict[str, list[str]]:
+    """full name -> [id, context, tools, reasoning, price, new] as the front end gets them."""
+    return {option[0]: option[1:] for option in group(picker, group_id)["options"]}
 
 
 def test_options_grouped_by_provider_and_sorted(all_providers, serve):
@@ -96,10 +102,10 @@ def test_options_grouped_by_provider_and_sorted(all_providers, serve):
     assert [g["label"] for g in picker.groups] == [
         "Anthropic", "DeepSeek", "Google Gemini", "Mistral", "Ollama", "OpenAI", "OpenRouter"]
     assert values(picker, "mistral") == ["mistral/gpt-4.1", "mistral/GPT-4o", "mistral/o3-mini"]
-    labels = dict(group(picker, "mistral")["options"])
-    assert labels["mistral/o3-mini"] == "o3-mini  200k  tools"
-    assert labels["mistral/GPT-4o"] == "GPT-4o  128k  no tools"
-    assert labels["mistral/gpt-4.1"] == "gpt-4.1  no tools"
+    columns = cells(picker, "mistral")
+    assert columns["mistral/o3-mini"][:3] == ["o3-mini", "200k", "tools"]
+    assert columns["mistral/GPT-4o"][:3] == ["GPT-4o", "128k", ""]
+    assert columns["mistral/gpt-4.1"][:3] == ["gpt-4.1", "", ""]
     for g in picker.groups:
         assert not g["disabled"] and g["reason"] == ""
     assert picker.busy is False and picker.loading == []
@@ -115,10 +121,11 @@ def test_current_model_is_preselected_and_same_id_told_apart(all_providers):
     assert "deepseek/gpt-4o" in values(picker, "deepseek")
     # The same id under two providers: two options, two values, each in its provider's group.
     options = [o for g in picker.groups if g["kind"] == "provider" for o in g["options"]
-               if o[0].split("/", 1)[1] == "gpt-4o"]  # labels now carry facts
-    assert sorted(value for value, _ in options) == ["deepseek/gpt-4o", "openai/gpt-4o"]
+               if o[1] == "gpt-4o"]
+    assert sorted(option[0] for option in options) == ["deepseek/gpt-4o", "openai/gpt-4o"]
     assert values(picker, "recents") == ["deepseek/gpt-4o"]
-    assert dict(group(picker, "recents")["options"])["deepseek/gpt-4o"] == "gpt-4o  · DeepSeek"
+    # Favourites and Recent mix providers: the id column names the provider.
+    assert cells(picker, "recents")["deepseek/gpt-4o"][0] == "deepseek/gpt-4o"
 
 
 def test_select_message_switches_provider_and_model_and_persists(all_providers):
@@ -180,10 +187,10 @@ def test_favourites_and_recents_are_groups_above_the_providers(all_providers):
     frontend_sends(picker, {"type": "select", "value": "deepseek/deepseek-chat"})
 
     assert [g["kind"] for g in picker.groups[:3]] == ["favourites", "recents", "provider"]
-    assert [g["label"] for g in picker.groups[:2]] == ["Favourites", "Recently used"]
+    assert [g["label"] for g in picker.groups[:2]] == ["Favourites", "Recent"]
     assert values(picker, "favourites") == ["gemini/gemini-2.5-pro", "openai/gpt-4o"]
-    assert dict(group(picker, "favourites")["options"])["gemini/gemini-2.5-pro"] == \
-        "gemini-2.5-pro  1.05M  tools  · Google Gemini"  # tools: from the catalog
+    assert cells(picker, "favourites")["gemini/gemini-2.5-pro"][:2] == [
+        "gemini/gemini-2.5-pro", "1M"]
     assert saved_state()["favourites"] == ["gemini/gemini-2.5-pro", "openai/gpt-4o"]
 
     frontend_sends(picker, {"type": "favourite", "value": "gemini/gemini-2.5-pro"})
@@ -294,7 +301,7 @@ def test_model_names_are_data(loopback, serve):
     loopback.add("ollama", [FakeModel(HOSTILE_ID), FakeModel("llama3.2:latest")])
     serve()
     picker = make_picker()
-    assert [f"ollama/{HOSTILE_ID}", HOSTILE_ID] in group(picker, "ollama")["options"]
+    assert cells(picker, "ollama")[f"ollama/{HOSTILE_ID}"][0] == HOSTILE_ID
     frontend_sends(picker, {"type": "select", "value": f"ollama/{HOSTILE_ID}"})
     assert picker.value == f"ollama/{HOSTILE_ID}"
     assert saved_state()["model"] == HOSTILE_ID
@@ -330,13 +337,54 @@ def test_closed_picker_stops_updating(loopback, serve):
     assert picker.groups == []
 
 
-def test_labels_come_from_the_shared_formatter(all_providers):
+def test_groups_and_cells_are_the_terminal_choosers(all_providers):
+    """One function decides the groups, their order and labels for both pickers."""
+    Catalog().select("openai/gpt-4o")
+    Catalog().toggle_favourite("anthropic/claude-haiku-4-5")
     picker = make_picker()
     listing = Catalog().cached()
+    chooser = ChooserState(listing, favourites=["anthropic/claude-haiku-4-5"],
+                           recents=["openai/gpt-4o"], height=500)
+    headers = [line.text for line in chooser.lines if line.kind == "header"]
+    assert [g["label"] + (f" — {g['reason']}" if g["reason"] else "")
+            for g in picker.groups] == headers
     models: dict[str, Model] = {m.full_name: m for m in listing}
     for g in picker.groups:
-        for value, label in g["options"]:
-            assert label == format_model_line(models[value])
+        for value, *columns in g["options"]:
+            model = models[value]
+            assert columns == [*model_cells(model, g["kind"] != "provider"), ""]
+            assert columns[0] == (value if g["kind"] != "provider" else model.id)
+
+
+def test_a_refresh_marks_the_new_models(loopback, serve):
+    provider = loopback.add("openai", [FakeModel("gpt-4o")])
+    serve()
+    make_picker()
+    provider.models.append(FakeModel("gpt-5"))
+    picker = make_picker()
+    frontend_sends(picker, {"type": "refresh"})
+    assert picker.wait(30)
+    assert cells(picker, "openai")["openai/gpt-5"][-1] == "new"
+    assert cells(picker, "openai")["openai/gpt-4o"][-1] == ""
+    assert picker.status == "1 new: openai/gpt-5"
+
+
+def test_without_widgets_the_output_is_a_readable_list(all_providers):
+    """VS Code reopening a notebook, nbconvert: the text/plain beside the widget view."""
+    picker = make_picker()
+    bundle, _ = picker._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    text = bundle["text/plain"].splitlines()
+    assert text[0] == "Anthropic"
+    assert text[1].split()[:3] == ["claude-haiku-4-5", "200k", "tools"]
+    assert "OpenRouter" in text and any(line.startswith("  openai/gpt-4o ") for line in text)
+
+
+def test_nobody_logged_in_says_how_to_log_in(serve):
+    serve()
+    picker = make_picker()
+    assert picker.groups == [] and picker.status_kind == "error"
+    assert picker.status.startswith("not logged in to any provider. Set a key such as")
 
 
 def test_settings_reach_every_fetch_and_selection(loopback, serve):

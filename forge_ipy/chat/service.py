@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..domain import Model, split_full_name
 from ..errors import SelectionError, SettingError
 from ..loop import BackgroundLoop, background_loop
-from ..providers.registry import ProviderAccess, all_specs, is_logged_in, resolve
+from ..providers.registry import ProviderAccess, all_specs, how_to_log_in, is_logged_in, resolve
 from ..settings import resolve_settings
 from .reply import Reply, Usage, cost_of
 from .shape import ChatShape, Message, Options, Piece
@@ -71,11 +71,12 @@ def find_target(name: str | None = None, settings: Mapping[str, object] | None =
     if spec is None:
         raise SelectionError(f"provider {provider_id!r} of {provider_id}/{model_id} is not "
                              "known any more; pick another model")
+    if spec.uses_aws:  # no chat shape here speaks Bedrock's Converse API yet
+        raise SelectionError(f"chat with {spec.name} models is not supported yet; call "
+                             f"{model_id} with boto3's bedrock-runtime client (Converse API)")
     access = resolve(spec)
     if not is_logged_in(access):
-        hint = spec.key_envs[0] if spec.key_envs else "its key"
-        raise SelectionError(f"{provider_id} is not logged in; run `forge-ipy login "
-                             f"{provider_id}` or set {hint}")
+        raise SelectionError(f"{provider_id} is not logged in; {how_to_log_in(access)}")
     return Target(access, model_id, info)
 
 

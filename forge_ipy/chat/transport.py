@@ -29,7 +29,7 @@ from ..providers.fetch import (
     origin,
     request_errors,
     scrub,
-    wire_module,
+    signing,
 )
 from ..providers.registry import ProviderAccess
 from ..text import printable
@@ -45,11 +45,6 @@ class Limits:
     timeout: float = 120.0
     max_bytes: int = MAX_REPLY_BYTES
     max_line: int = MAX_LINE_BYTES
-
-
-def auth_headers(access: ProviderAccess) -> dict[str, str]:
-    """The headers that carry the key: the one place chat asks the provider's list module."""
-    return wire_module(access.spec.wire).headers(access.key)
 
 
 async def exchange(client: httpx.AsyncClient, access: ProviderAccess, shape: ChatShape,
@@ -74,11 +69,13 @@ _ACCEPT = {"json": "application/json", "sse": "text/event-stream",
 async def _exchange(client: httpx.AsyncClient, access: ProviderAccess, shape: ChatShape,
                     request: ChatRequest, on_piece: Callable[[Piece], None],
                     limits: Limits) -> bytes | None:
-    headers = {**auth_headers(access), "accept-encoding": "identity",
+    fixed, auth = signing(access)  # the listing's headers and signer
+    headers = {**fixed, "accept-encoding": "identity",
                "accept": _ACCEPT[request.framing]}
     with request_errors(access):
         async with client.stream("POST", access.root + request.path, params=request.params,
-                                 json=request.body, headers=headers) as response:
+                                 json=request.body, headers=headers,
+                                 auth=auth or httpx.USE_CLIENT_DEFAULT) as response:
             _check_answer(response, access)
             if not 200 <= response.status_code < 300:
                 body = await _read(response, access, MAX_ERROR_BYTES, cut=True)

@@ -28,8 +28,9 @@ from prompt_toolkit.layout.controls import BufferControl, FormattedTextControl
 from prompt_toolkit.output import Output
 from prompt_toolkit.styles import Style
 
-from ..domain import Model, ModelListing, ProviderStatus, split_full_name
-from ..formatting import format_model_line, format_status
+from ..domain import Model, ModelListing, split_full_name
+from ..formatting import format_model_line
+from ..groups import model_groups
 
 MAX_HEIGHT = 15
 SEARCH_PROMPT = "Search: "
@@ -220,38 +221,18 @@ def _resolve(listing: ModelListing, name: str | None) -> str | None:
 
 def _build_groups(listing: ModelListing, favourites: Sequence[str], recents: Sequence[str],
                   now: float) -> list[_Group]:
-    by_name: dict[str, _Entry] = {}
-    by_provider: dict[str, list[_Entry]] = {}
-    for model in listing.models:
-        key = f"{model.full_name.lower()}\n{model.name.lower()}"
-        entry = _Entry(model, format_model_line(model), key)
-        # In Favourites and Recent the provider is not implied by a header: show it.
-        by_name[model.full_name] = _Entry(
-            model, f"{model.provider_id}/{format_model_line(model)}", key)
-        by_provider.setdefault(model.provider_id, []).append(entry)
-
-    groups: list[_Group] = []
-    fav_names = list(dict.fromkeys(n for n in favourites if n in by_name))
-    recent_names = [n for n in dict.fromkeys(recents) if n in by_name and n not in fav_names]
-    if fav_names:
-        groups.append(_Group("Favourites", False, tuple(by_name[n] for n in fav_names), False))
-    if recent_names:
-        groups.append(_Group("Recent", False, tuple(by_name[n] for n in recent_names), False))
-
-    statuses: list[ProviderStatus | str] = list(listing.providers)
-    known = {s.id for s in listing.providers}
-    statuses += [pid for pid in by_provider if pid not in known]
-    for status in statuses:
-        pid = status if isinstance(status, str) else status.id
-        entries = tuple(by_provider.get(pid, ()))
-        if isinstance(status, str):
-            header, failed = pid, False
-        else:
-            header, failed = status.name or status.id, bool(status.error)
-            if status.error:
-                header = f"{header} — {format_status(status, now)}"
-        groups.append(_Group(header, failed, entries, show_when_empty=failed))
-    return groups
+    """groups.model_groups decides the groups, order and labels (the picker uses it too);
+    here each model becomes a line, once."""
+    out = []
+    for group in model_groups(listing, favourites, recents, now):
+        entries = tuple(
+            _Entry(model, f"{model.provider_id}/{format_model_line(model)}"
+                   if group.shortcut else format_model_line(model),
+                   f"{model.full_name.lower()}\n{model.name.lower()}")
+            for model in group.models)
+        out.append(_Group(group.header, group.failed, entries,
+                          show_when_empty=group.failed and not entries))
+    return out
 
 
 def _render_list(state: ChooserState) -> StyleAndTextTuples:

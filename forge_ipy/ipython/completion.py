@@ -38,7 +38,17 @@ def candidates(arg: str) -> list[str]:
 
 @context_matcher(identifier="forge_ipy")
 def forge_matcher(context: CompletionContext) -> dict[str, Any]:
-    line = context.line_with_cursor
+    """Never raises: a broken config.toml or an unreadable cache gives no completions (the
+    next magic says what is wrong), not a traceback under the prompt."""
+    from ..errors import ForgeError
+
+    try:
+        return _complete(context.line_with_cursor)
+    except (ForgeError, OSError, ValueError):
+        return {"completions": [], "suppress": False}
+
+
+def _complete(line: str) -> dict[str, Any]:
     found = _SELECT.match(line)
     if found:
         names, kind = candidates(found["arg"]), "model"

@@ -19,10 +19,44 @@ from ..formatting import (
     format_table,
     format_tokens,
     format_tools,
+    listing_line,
     model_row,
+    models_summary,
+    new_models,
+    state_parts,
 )
 
 _e = html.escape
+
+# Scoped to the table's own container; Jupyter's theme variables with fallbacks, so dark
+# themes read. `tex2jax_ignore`/`mathjax_ignore` keep MathJax (JupyterLab, Notebook 7) from
+# typesetting `$0.12 / $0.30` as math, and from scanning the table at all (slow).
+_STYLE = """<style>
+.forge-models{font-family:var(--jp-ui-font-family,system-ui,sans-serif);
+color:var(--jp-ui-font-color1,inherit)}
+.forge-models table{table-layout:fixed;border-collapse:collapse;margin:0;width:auto;
+font-family:var(--jp-code-font-family,monospace);font-size:var(--jp-code-font-size,13px)}
+.forge-models .chunk{content-visibility:auto}
+.forge-models th,.forge-models td{padding:1px 0 1px 2ch;text-align:right;border:0;
+white-space:nowrap;overflow:hidden;text-overflow:ellipsis;background:none}
+.forge-models td:first-child,.forge-models th:first-child{text-align:left;padding-left:0}
+.forge-models td:nth-child(3),.forge-models th:nth-child(3){text-align:left}
+.forge-models thead th{color:var(--jp-ui-font-color2,inherit);font-weight:600;
+font-family:var(--jp-ui-font-family,sans-serif)}
+.forge-models .group th{text-align:left;padding:6px 0 1px;font-weight:600;
+font-family:var(--jp-ui-font-family,sans-serif);color:var(--jp-ui-font-color1,inherit);
+border-bottom:1px solid var(--jp-border-color2,#ccc)}
+.forge-models .new td:first-child::after{content:" new";
+font-family:var(--jp-ui-font-family,sans-serif);color:var(--jp-success-color1,#2e7d32)}
+.forge-models .states{margin:6px 0 0;color:var(--jp-ui-font-color2,inherit)}
+.forge-models .failed{color:var(--jp-error-color1,#c62828)}
+</style>"""
+# Rows per table: a browser styles and lays out only the tables in view
+# (`content-visibility: auto`), so 2,000 models show as fast as a few dozen.
+_CHUNK = 50
+
+
+_NEW = ' class="new"'
 
 
 class ModelTable:
@@ -52,34 +86,77 @@ class ModelTable:
     def states(self) -> list[str]:
         return [f"{p.name}: {format_status(p, self._now)}" for p in self.listing.providers]
 
+    def summary(self) -> str:
+        """`12 models from 3 providers`: the providers whose models are shown."""
+        return models_summary(self.listing)
+
     def text(self) -> str:
+        """The whole table as text, with the summary and the providers' state line."""
         table = format_table(MODEL_COLUMNS, [model_row(m) for m in self.listing.models])
-        footer = "\n".join(self.states()) or "No provider answered."
-        return f"{table}\n\n{len(self)} models\n{footer}"
+        return f"{table}\n\n{listing_line(self.listing, self._now)}"
 
     def __repr__(self) -> str:
-        return f"<ModelTable: {len(self)} models from {len(self.listing.providers)} providers>"
+        return f"<ModelTable: {self.summary()}>"
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(self.text())
 
+    def _repr_mimebundle_(self, include: Any = None,
+                          exclude: Any = None) -> dict[str, str] | None:
+        """Where HTML is shown (a kernel), HTML with a short text/plain beside it: a notebook
+        saved with 2,000 models keeps one table, not two. A terminal gets `_repr_pretty_`."""
+        if not _html_enabled():
+            return None
+        return {"text/html": self._repr_html_(),
+                "text/plain": listing_line(self.listing, self._now)}
+
     def _repr_html_(self) -> str:
         names = {p.id: p.name for p in self.listing.providers}
-        parts = ['<table class="forge-models"><thead><tr><th>model</th><th>context</th>'
-                 '<th>tools</th><th>price in / out per 1M</th></tr></thead>']
-        for provider_id, models in self.listing.by_provider().items():
-            label = f"{names.get(provider_id, provider_id)} ({len(models)})"
-            parts.append(f'<tbody><tr><th colspan="4" style="text-align:left">{_e(label)}'
-                         "</th></tr>")
-            parts.extend(
-                f"<tr><td><code>{_e(m.id)}</code></td><td>{_e(format_tokens(m.context_length))}"
-                f"</td><td>{_e(format_tools(m.tools))}</td><td>{_e(format_price(m))}</td></tr>"
-                for m in models)
-            parts.append("</tbody>")
-        parts.append("</table>")
-        states = "".join(f"<li>{_e(s)}</li>" for s in self.states())
-        parts.append(f"<p>{len(self)} models</p><ul class=\"forge-providers\">{states}</ul>")
+        new = self.listing.new
+        groups = self.listing.by_provider()
+        rows = {pid: [(m.id, format_tokens(m.context_length), format_tools(m.tools),
+                       format_price(m), m.full_name in new) for m in models]
+                for pid, models in groups.items()}
+        # Fixed column widths (in characters of the monospace font), the same for every
+        # table, so the columns line up across them; the layout needs no pass over the rows.
+        header = ("model", "context", "tools", "price in / out per 1M")
+        widths = [max([len(header[i]), *(len(r[i]) for rs in rows.values() for r in rs)])
+                  for i in range(4)]
+        widths[0] = min(widths[0] + 4, 60)  # room for the " new" mark; very long ids clip
+        cols = "<colgroup>" + "".join(
+            f'<col style="width:{w + (0 if i == 0 else 2)}ch">' for i, w in enumerate(widths)
+        ) + "</colgroup>"
+        parts = [_STYLE, '<div class="forge-models tex2jax_ignore mathjax_ignore">',
+                 f"<table>{cols}<thead><tr>{''.join(f'<th>{h}</th>' for h in header)}"
+                 "</tr></thead></table>"]
+        for provider_id, group_rows in rows.items():
+            label = f"{names.get(provider_id, provider_id)} ({len(group_rows)})"
+            for start in range(0, len(group_rows), _CHUNK):
+                chunk = group_rows[start:start + _CHUNK]
+                title = (f'<tr class="group"><th colspan="4">{_e(label)}</th></tr>'
+                         if start == 0 else "")
+                size = f"{len(chunk) * 1.4 + (2 if title else 0):.1f}em"
+                parts.append(f'<div class="chunk" style="contain-intrinsic-size:auto {size}">'
+                             f"<table>{cols}<tbody>{title}")
+                # End tags of rows and cells are optional in HTML: a third of the bytes.
+                parts.extend(
+                    f"<tr{_NEW if is_new else ''}><td>{_e(model_id)}<td>{context}<td>{tools}"
+                    f"<td>{_e(price)}"
+                    for model_id, context, tools, price, is_new in chunk)
+                parts.append("</tbody></table></div>")
+        states = [f'<span class="failed">{_e(text)}</span>' if failed else _e(text)
+                  for text, failed in state_parts(self.listing.providers, self._now)]
+        head = [self.summary(), *([added] if (added := new_models(self.listing)) else [])]
+        line = " · ".join([*map(_e, head), *states])
+        parts.append(f'<p class="states">{line}</p></div>')
         return "".join(parts)
+
+
+def _html_enabled() -> bool:
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    return shell is not None and shell.display_formatter.formatters["text/html"].enabled
 
 
 class TextBlock:

@@ -23,6 +23,9 @@ from ..settings import SETTING_NAMES
 from ..settings import validate as validate_setting
 from ..text import printable
 
+# Where the magics point a person for the provider table.
+_LISTER = "%forge_providers"
+
 
 def _in_notebook(shell: Any) -> bool:
     return shell is not None and shell.has_trait("kernel")
@@ -93,6 +96,8 @@ class ForgeMagics(Magics):
 
         args = _parse(self.forge_models, line)
         listing = self._fetch(args.provider, refresh=args.refresh)
+        if not listing.providers:
+            raise UsageError(_not_logged_in(args.provider))
         listing = listing.filter(args.search, tools=True if args.tools else None)
         return ModelTable(listing)
 
@@ -122,10 +127,15 @@ class ForgeMagics(Magics):
         return None
 
     def _choose_in_terminal(self) -> str | None:
+        if not _has_terminal():
+            raise UsageError("give a model: %forge_select PROVIDER/MODEL (no terminal here to "
+                             "open the chooser in); %forge_models lists them")
         from .chooser import choose_model
 
         catalog = self._catalog()
         listing = self._fetch(None, refresh=False)
+        if not listing.providers:
+            raise UsageError(_not_logged_in(None))
         current = catalog.current()
         return choose_model(listing, current.full_name if current else None,
                             favourites=catalog.favourites(), recents=catalog.recents())
@@ -144,7 +154,10 @@ class ForgeMagics(Magics):
 
         with _user_errors():
             rows = provider_rows(self._catalog())
-        return TextBlock(format_providers(rows, time.time()))
+        table = format_providers(rows, time.time())
+        if not any(r.logged_in and r.key_source != "no key needed" for r in rows):
+            table += f"\n\n{_not_logged_in(None)}"
+        return TextBlock(table)
 
     # -- %forge_cache -------------------------------------------------------------------
     @magic_arguments()
@@ -157,7 +170,7 @@ class ForgeMagics(Magics):
     def forge_cache(self, line: str) -> Any:
         """Cache diagnostics (hits, misses, stale serves, refreshes, errors, entries), or
         clear / refresh the cached lists."""
-        from ..formatting import format_cache_stats
+        from ..formatting import cleared_summary, format_cache_stats, refresh_summary
         from .display import TextBlock
 
         args = _parse(self.forge_cache, line)
@@ -165,11 +178,12 @@ class ForgeMagics(Magics):
         if args.action == "clear":
             with _user_errors():
                 cleared = catalog.clear_cache(args.provider)
-            return TextBlock(f"Cleared {len(cleared)} cached provider list(s).")
+            return TextBlock(cleared_summary(cleared))
         if args.action == "refresh":
             listing = self._fetch(args.provider, refresh=True)
-            return TextBlock(f"Refreshed {len(listing.providers)} provider(s), "
-                             f"{len(listing)} models.")
+            if not listing.providers:
+                raise UsageError(_not_logged_in(args.provider))
+            return TextBlock(refresh_summary(listing))
         return TextBlock(format_cache_stats(catalog.stats(), time.time(), "this kernel"))
 
     # -- %%forge ------------------------------------------------------------------------
@@ -227,6 +241,21 @@ class ForgeMagics(Magics):
             return handle
         print(text.text)
         return True
+
+
+def _not_logged_in(providers: list[str] | None) -> str:
+    """The CLI's words for "nobody logged in", pointing at `%forge_providers`."""
+    from ..accounts import not_logged_in
+
+    return not_logged_in(tuple(providers or ()), _LISTER)[0]
+
+
+def _has_terminal() -> bool:
+    """Whether the chooser can take the keyboard: a kernel without widgets, or IPython fed
+    by a pipe, has no terminal."""
+    import sys
+
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 def _parse(magic: Any, line: str) -> Any:

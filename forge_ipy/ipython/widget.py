@@ -23,7 +23,6 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -32,10 +31,12 @@ from typing import Any
 import anywidget
 import traitlets
 
+from ..accounts import not_logged_in
 from ..catalog import Catalog, SelectionChange, get_catalog
 from ..domain import Model, ModelListing, ProviderStatus
 from ..errors import ForgeError
-from ..formatting import format_model_line, format_status
+from ..formatting import new_models
+from ..groups import groups_text, model_cells, model_groups
 
 log = logging.getLogger("forge_ipy")
 
@@ -57,10 +58,13 @@ class ModelPicker(anywidget.AnyWidget):
     Synced traits
     -------------
     groups
-        ``[{id, label, kind, disabled, reason, options: [[full_name, label], ...]}, ...]``:
-        favourites and recently used first, then one group per provider in provider order.
-        ``kind`` is ``favourites``, ``recents`` or ``provider``; a failed provider with nothing
-        cached is a ``disabled`` group with no options and the ``reason``.
+        ``[{id, label, kind, disabled, reason, options: [[full_name, id, context, tools,
+        reasoning, price, new], ...]}, ...]``, as `groups.model_groups` orders and labels
+        them for the terminal chooser too: Favourites and Recent first, then one group per
+        provider. ``kind`` is ``favourites``, ``recents`` or ``provider``; a failed provider
+        with nothing cached is a ``disabled`` group with no options and the ``reason``. An
+        option's cells are `groups.model_cells` (the id is ``provider/id`` in Favourites and
+        Recent) and ``new`` when the last refresh brought the model.
     value
         The active model's full name (``provider/model``), or ``""``. Set by the kernel.
     status, status_kind
@@ -92,6 +96,7 @@ class ModelPicker(anywidget.AnyWidget):
         self._providers: dict[str, tuple[ProviderStatus, tuple[Model, ...]]] = {}
         self._favourites: tuple[str, ...] = ()
         self._recents: tuple[str, ...] = ()
+        self._new: frozenset[str] = frozenset()  # models the last refresh brought
         self._done = threading.Event()
         self._done.set()
         self.on_msg(self._on_frontend_msg)
@@ -161,6 +166,7 @@ class ModelPicker(anywidget.AnyWidget):
         with self._lock:
             self._load_names()
             self._providers = _by_provider(cached)
+            self._new = cached.new
             self._push(value=current.full_name if current else "",
                        groups=self._build_groups())
         self._fetch(refresh=False)
@@ -197,6 +203,7 @@ class ModelPicker(anywidget.AnyWidget):
                 # Providers still fetching keep what they showed (their cached list).
                 kept = {pid: self._providers[pid] for pid in waiting if pid in self._providers}
                 self._providers = {**kept, **fresh}
+                self._new = self._new | listing.new
                 self._push(groups=self._build_groups(), loading=list(waiting))
         except Exception:  # never let a display problem stop the fetch
             log.exception("model picker: could not show a provider's update")
@@ -213,8 +220,16 @@ class ModelPicker(anywidget.AnyWidget):
                         f"fetching the model lists failed: {error or 'cancelled'}"
                     self._push(busy=False, loading=[], status=message, status_kind="error")
                     return
-                self._providers = _by_provider(future.result())
-                self._push(groups=self._build_groups(), busy=False, loading=[])
+                listing = future.result()
+                self._providers = _by_provider(listing)
+                self._new = listing.new
+                status = {}
+                if not listing.providers:
+                    status = {"status": not_logged_in((), "%forge_providers")[0],
+                              "status_kind": "error"}
+                elif listing.new:
+                    status = {"status": new_models(listing), "status_kind": "info"}
+                self._push(groups=self._build_groups(), busy=False, loading=[], **status)
         except Exception:
             log.exception("model picker: could not show the model lists")
         finally:
@@ -227,37 +242,24 @@ class ModelPicker(anywidget.AnyWidget):
         self._favourites = self._catalog.favourites()
         self._recents = self._catalog.recents()
 
+    def _listing(self) -> ModelListing:
+        statuses = tuple(status for status, _ in self._providers.values())
+        models = tuple(m for _, models in self._providers.values() for m in models)
+        return ModelListing(models, statuses, self._new)
+
     def _build_groups(self) -> list[dict[str, Any]]:
-        """The compact table the front end draws: shortcuts first, then each provider."""
-        now = time.time()
-        known: dict[str, Model] = {}
-        names: dict[str, str] = {}
-        providers = []
-        for pid in sorted(self._providers):
-            status, models = self._providers[pid]
-            names[pid] = status.name
-            options = []
-            for model in models:
-                known[model.full_name] = model
-                options.append([model.full_name, format_model_line(model)])
-            reason = "" if status.ok and not status.stale else format_status(status, now)
-            providers.append(_group(pid, status.name, "provider", options, reason,
-                                    disabled=not options and not status.ok))
+        return picker_groups(self._listing(), self._favourites, self._recents)
 
-        def shortcut(full_name: str) -> list[str]:
-            model = known.get(full_name)
-            if model is None:
-                return [full_name, full_name]
-            return [full_name, f"{format_model_line(model)}  · {names[model.provider_id]}"]
-
-        shortcuts = []
-        if self._favourites:
-            shortcuts.append(_group("favourites", "Favourites", "favourites",
-                                    [shortcut(n) for n in self._favourites]))
-        if self._recents:
-            shortcuts.append(_group("recents", "Recently used", "recents",
-                                    [shortcut(n) for n in self._recents]))
-        return shortcuts + providers
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """Where widgets cannot be drawn (VS Code reopening a notebook, nbconvert), the
+        text/plain beside the widget view is the list itself, grouped as the picker draws it."""
+        bundle = super()._repr_mimebundle_(**kwargs)  # anywidget: (data, metadata)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        if isinstance(data, dict):
+            with self._lock:
+                groups = model_groups(self._listing(), self._favourites, self._recents)
+                data["text/plain"] = groups_text(groups, self._new) or repr(self)
+        return bundle
 
     def _push(self, **traits: object) -> None:
         """Set several traits as one state message to the front end.
@@ -292,10 +294,27 @@ class ModelPicker(anywidget.AnyWidget):
             self._push(status=f"could not save the selection: {exc}", status_kind="error")
 
 
-def _group(group_id: str, label: str, kind: str, options: list[list[str]], reason: str = "",
-           *, disabled: bool = False) -> dict[str, Any]:
-    return {"id": group_id, "label": label, "kind": kind, "disabled": disabled,
-            "reason": reason, "options": options}
+def picker(**settings: object) -> ModelPicker:
+    """The model picker as a widget, for any front end that shows anywidgets: Jupyter
+    (`%forge_select` shows the same), marimo (`mo.ui.anywidget(forge_ipy.picker())`).
+
+    `settings` override the environment and config.toml for its fetches, as `%config
+    ForgeMagics` does (e.g. ``model_cache_strategy="fresh"``).
+    """
+    return ModelPicker(settings=settings)
+
+
+def picker_groups(listing: ModelListing, favourites: Sequence[str] = (),
+                  recents: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """The `groups` trait: groups.model_groups decides the groups, their order and labels,
+    as for the terminal chooser; each option is the model's cells."""
+    new = listing.new
+    return [
+        {"id": g.id, "label": g.label, "kind": g.kind, "reason": g.reason,
+         "disabled": g.failed and not g.models,
+         "options": [[m.full_name, *model_cells(m, g.shortcut),
+                      "new" if m.full_name in new else ""] for m in g.models]}
+        for g in model_groups(listing, favourites, recents)]
 
 
 def _by_provider(listing: ModelListing) -> dict[str, tuple[ProviderStatus, tuple[Model, ...]]]:

@@ -12,8 +12,8 @@ API_VERSION = "2023-06-01"
 PAGE_LIMIT = "1000"
 
 
-def headers(key: str | None) -> dict[str, str]:
-    return {"x-api-key": key or "", "anthropic-version": API_VERSION}
+AUTH = "x-api-key"
+HEADERS = {"anthropic-version": API_VERSION}
 
 
 def first_page() -> PageRequest:

@@ -23,6 +23,7 @@ from ..domain import MAX_MODELS_PER_PROVIDER, Model
 from ..errors import ProviderError
 from ..redact import redact, shown
 from ..text import printable
+from .auth import SigningError, for_credential
 from .body import parse_json, read_body
 from .registry import ProviderAccess
 from .wire import BadShape, Page, PageRequest
@@ -39,6 +40,16 @@ def wire_module(wire: str) -> ModuleType:
     return importlib.import_module(f"{__package__}.{wire}")
 
 
+def signing(access: ProviderAccess) -> tuple[dict[str, str], httpx.Auth | None]:
+    """The fixed headers of `access`'s wire and the `httpx.Auth` that signs its requests
+    (None: nothing to sign with). Listing and chat both send requests with these."""
+    wire = wire_module(access.spec.wire)
+    try:
+        return wire.HEADERS, for_credential(wire.AUTH, access.credential)
+    except SigningError as exc:
+        raise _error(access, "auth", str(exc)) from None
+
+
 async def fetch_models(
     client: httpx.AsyncClient, access: ProviderAccess, *, max_body_bytes: int = MAX_BODY_BYTES
 ) -> list[Model]:
@@ -46,7 +57,7 @@ async def fetch_models(
     raises ProviderError. Waits on the network here; parses each page in a worker thread."""
     check_root(access)
     wire = wire_module(access.spec.wire)
-    headers = wire.headers(access.key)
+    headers, auth = signing(access)
     request: PageRequest | None = wire.first_page()
     models: dict[str, Model] = {}
     seen: set[tuple] = set()
@@ -55,7 +66,8 @@ async def fetch_models(
         if marker in seen or len(seen) >= MAX_PAGES:
             raise _error(access, "bad_response", "pagination does not end")
         seen.add(marker)
-        response, body = await _get_body(client, access, request, headers, max_body_bytes)
+        response, body = await _get_body(client, access, request, headers, max_body_bytes,
+                                         auth)
         request = await asyncio.to_thread(_take_page, wire, access, request, response, body,
                                           models)
     return list(models.values())
@@ -76,11 +88,12 @@ async def fetch_document(
 
 async def _get_body(
     client: httpx.AsyncClient, access: ProviderAccess, request: PageRequest,
-    headers: dict[str, str], max_body_bytes: int,
+    headers: dict[str, str], max_body_bytes: int, auth: httpx.Auth | None = None,
 ) -> tuple[httpx.Response, bytes]:
     url = access.root + request.path
     with request_errors(access):
-        async with client.stream("GET", url, params=request.params, headers=headers) as response:
+        async with client.stream("GET", url, params=request.params, headers=headers,
+                                 auth=auth or httpx.USE_CLIENT_DEFAULT) as response:
             body = await read_body(response, provider_id=access.id, limit=max_body_bytes,
                                    secrets=access.secrets)
     check_status(response, body, access)  # cheap: an error body is parsed only when short
@@ -90,9 +103,12 @@ async def _get_body(
 @contextlib.contextmanager
 def request_errors(access: ProviderAccess) -> Iterator[None]:
     """httpx's errors while asking `access` become ProviderErrors that never quote the key
-    (the one translation, shared by listing and chat)."""
+    (the one translation, shared by listing and chat); so does a request that cannot be
+    signed."""
     try:
         yield
+    except SigningError as exc:
+        raise _error(access, "auth", scrub(str(exc), access)) from None
     except httpx.TimeoutException:
         raise _error(access, "timeout", f"no answer from {origin(access)}") from None
     except (httpx.LocalProtocolError, UnicodeEncodeError):
@@ -153,7 +169,8 @@ def check_status(response: httpx.Response, body: bytes, access: ProviderAccess) 
         return
     detail = error_detail(body, access)
     if status in (401, 403) or (status == 400 and _says_bad_key(body)):
-        hint = f"check the key ({access.key_source or 'none set'})"
+        what = "credentials" if access.spec.uses_aws else "key"
+        hint = f"check the {what} ({access.key_source or 'none set'})"
         raise _error(access, "auth", f"HTTP {status}: {detail or 'key refused'}; {hint}")
     if 300 <= status < 400:
         target = server_text(response.headers.get("location", "elsewhere"), access)

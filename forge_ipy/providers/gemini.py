@@ -14,8 +14,8 @@ from .wire import Page, PageRequest, as_int, expect_list, to_models
 PAGE_SIZE = "1000"
 
 
-def headers(key: str | None) -> dict[str, str]:
-    return {"x-goog-api-key": key or ""}
+AUTH = "x-goog-api-key"
+HEADERS: dict[str, str] = {}
 
 
 def first_page() -> PageRequest:

@@ -7,9 +7,8 @@ from typing import Any
 from ..domain import Model
 from .wire import Page, PageRequest, expect_list, to_models
 
-
-def headers(key: str | None) -> dict[str, str]:
-    return {}
+AUTH = "none"
+HEADERS: dict[str, str] = {}
 
 
 def first_page() -> PageRequest:

@@ -10,18 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain import Model
-from .wire import (
-    Page,
-    PageRequest,
-    as_dict,
-    as_int,
-    bearer,
-    expect_list,
-    next_by_last_id,
-    to_models,
-)
+from .wire import Page, PageRequest, as_dict, as_int, expect_list, next_by_last_id, to_models
 
-headers = bearer
+AUTH = "bearer"
+HEADERS: dict[str, str] = {}
 
 
 def first_page() -> PageRequest:

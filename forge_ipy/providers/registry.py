@@ -13,12 +13,16 @@ from dataclasses import dataclass, field, replace
 
 from ..credentials import STORE_NAME, fingerprint, load_store
 from ..errors import SettingError
+from ..places import aws_files
 from ..settings import config_dir, file_stamp, load_config
 from ..text import printable
+from .credential import AWS_VARIABLES, Credential, find_aws, find_key
 
 # Groq and Mistral speak the OpenAI shape with extra fields, which the openai module reads.
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-WIRES = ("openai", "anthropic", "gemini", "openrouter", "together", "ollama")
+WIRES = ("openai", "anthropic", "gemini", "openrouter", "together", "ollama", "azure", "bedrock")
+# Wires whose requests are signed with the AWS chain's credentials rather than a key.
+AWS_WIRES = ("bedrock",)
 # The chat shape (forge_ipy/chat/<shape>.py) each list shape's providers answer in; a wire
 # not named here speaks OpenAI's, as the gateways do.
 CHAT_SHAPES = {"anthropic": "anthropic", "gemini": "gemini", "ollama": "ollama"}
@@ -42,6 +46,10 @@ class ProviderSpec:
     def __post_init__(self) -> None:
         if not self.chat_wire:
             object.__setattr__(self, "chat_wire", CHAT_SHAPES.get(self.wire, "openai"))
+
+    @property
+    def uses_aws(self) -> bool:
+        return self.wire in AWS_WIRES
 
 
 BUILTINS: tuple[ProviderSpec, ...] = (
@@ -68,21 +76,25 @@ BUILTINS: tuple[ProviderSpec, ...] = (
                  ("CEREBRAS_API_KEY",)),
     ProviderSpec("ollama", "Ollama", "ollama", "http://localhost:11434", (),
                  (("OLLAMA_HOST", ""),), keyless=True),
+    # No default root: each Azure OpenAI resource has its own endpoint.
+    ProviderSpec("azure", "Azure OpenAI", "azure", "", ("AZURE_OPENAI_API_KEY",),
+                 (("AZURE_OPENAI_ENDPOINT", "/openai/v1"),)),
+    ProviderSpec("bedrock", "Amazon Bedrock", "bedrock", "https://bedrock.{region}.amazonaws.com"),
 )
 
 
 @dataclass(frozen=True)
 class ProviderAccess:
-    """A provider resolved for this moment: its API root and key, and where they came from.
+    """A provider resolved for this moment: its API root and credential, and where they came from.
 
-    The key is excluded from repr and equality so it never shows in logs or tracebacks.
+    The credential's secrets are kept out of repr and equality (see `Credential`), so they
+    never show in logs or tracebacks; `fingerprint` covers every part of it.
     """
 
     spec: ProviderSpec
     root: str
     root_explicit: bool
-    key_source: str | None
-    key: str | None = field(default=None, repr=False, compare=False)
+    credential: Credential | None = None
     fingerprint: str = ""
     # Copies of the spec's, as plain attributes: read many times on every list request.
     id: str = field(init=False)
@@ -93,9 +105,21 @@ class ProviderAccess:
         object.__setattr__(self, "name", self.spec.name)
 
     @property
+    def key(self) -> str | None:
+        """The key of a provider that takes one in a header (None for signed or keyless)."""
+        return self.credential.key if self.credential else None
+
+    @property
+    def key_source(self) -> str | None:
+        """Where the credential came from ("env:VAR", "store", "aws:profile NAME"), or None."""
+        return self.credential.source if self.credential else None
+
+    @property
     def secrets(self) -> tuple[str | None, ...]:
-        """What must never be quoted back: the key, and a password inside the API root."""
-        return (self.key, root_password(self.root))
+        """What must never be quoted back: every secret part of the credential (a key, AWS
+        keys and token), and a password inside the API root."""
+        parts = self.credential.secrets if self.credential else ()
+        return (*parts, root_password(self.root))
 
     @property
     def shown_root(self) -> str:
@@ -172,7 +196,7 @@ def _custom_specs(config: dict) -> list[ProviderSpec]:
             id=str(pid), name=str(table.get("name", pid)), wire=kind,
             default_root=base_url.rstrip("/"),
             key_envs=(key_env,) if key_env else (),
-            keyless=not key_env,
+            keyless=not key_env and kind not in AWS_WIRES,
         ))
     return specs
 
@@ -225,28 +249,60 @@ def ollama_host(value: str) -> str:
     return f"{scheme}://{host}{':' if port else ''}{port}" + f"/{path}".rstrip("/")
 
 
-def _key(spec: ProviderSpec, store: dict[str, str]) -> tuple[str | None, str | None]:
-    for var in spec.key_envs:
-        value = os.environ.get(var, "").strip()
-        if value:
-            return value, f"env:{var}"
-    if spec.id in store:
-        return store[spec.id], "store"
-    return None, None
-
-
 def resolve(spec: ProviderSpec) -> ProviderAccess:
-    """Where `spec` is reached now and with which key (None when there is none)."""
+    """Where `spec` is reached now and with which credential (None when there is none)."""
     table = _provider_tables(load_config()).get(spec.id)
     config_root = table.get("base_url") if isinstance(table, dict) else None
     root, explicit = _root(spec, config_root)
-    key, source = _key(spec, load_store())
-    return ProviderAccess(spec, root, explicit, source, key, fingerprint(key, root))
+    if spec.uses_aws:
+        credential = find_aws()
+        if not explicit and credential is not None and credential.region:
+            root = root.replace("{region}", credential.region)
+    elif spec.keyless:
+        credential = None
+    else:
+        credential = find_key(spec.id, spec.key_envs, load_store())
+    identity = credential.identity if credential else None
+    return ProviderAccess(spec, root, explicit, credential, fingerprint(identity, root))
 
 
 def is_logged_in(access: ProviderAccess) -> bool:
-    """A key was found, or the provider is keyless (Ollama is probed by the aggregator)."""
-    return access.key is not None or access.spec.keyless
+    """A usable credential and a root were found, or the provider is keyless (Ollama is
+    probed by the aggregator)."""
+    if access.spec.keyless:
+        return True
+    return bool(access.root) and access.credential is not None and not access.credential.missing
+
+
+def missing(access: ProviderAccess) -> str:
+    """What is left to set before `access` is logged in, in a few words: "OPENAI_API_KEY",
+    "AWS_REGION", "AZURE_OPENAI_API_KEY and AZURE_OPENAI_ENDPOINT"."""
+    spec, credential = access.spec, access.credential
+    needs = []
+    if credential is None:
+        needs.append("AWS_PROFILE or AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY, and AWS_REGION"
+                     if spec.uses_aws else " or ".join(spec.key_envs) or "a key")
+    elif credential.missing:
+        needs.append(credential.missing)
+    if not access.root:  # Azure: each resource has its own root
+        needs.append(spec.sdk_root_envs[0][0] if spec.sdk_root_envs else "base_url")
+    return " and ".join(needs)
+
+
+def credential_from(access: ProviderAccess) -> str:
+    """For tables: where the credential came from, never it, and what is still missing."""
+    source = "no key needed" if access.spec.keyless else access.key_source
+    needs = "" if is_logged_in(access) else missing(access)
+    if needs:
+        return f"{source} (set {needs})" if source else f"not set: {needs}"
+    return source or ""
+
+
+def how_to_log_in(access: ProviderAccess) -> str:
+    """What is still needed to log in to `access`, as the end of a message."""
+    if access.credential is None and not access.spec.uses_aws:
+        return f"run `forge-ipy login {access.id}` or set {missing(access)}"
+    return f"set {missing(access)}"
 
 
 def logged_in(only: tuple[str, ...] | None = None) -> list[ProviderAccess]:
@@ -285,6 +341,8 @@ def environment_variables(specs: Iterable[ProviderSpec] = BUILTINS) -> tuple[str
         names.add(f"FORGE_{spec.id.upper().replace('-', '_')}_BASE_URL")
         names.update(spec.key_envs)
         names.update(var for var, _ in spec.sdk_root_envs)
+        if spec.uses_aws:
+            names.update(AWS_VARIABLES)
     return tuple(sorted(names))
 
 
@@ -295,6 +353,8 @@ def _watch(specs: Iterable[ProviderSpec]) -> None:
 
 def _snapshot(only: tuple[str, ...] | None) -> tuple:
     folder = str(config_dir())
+    # The AWS chain's files decide who is logged in too, when the table has such a provider.
+    aws = tuple(map(file_stamp, aws_files())) if "AWS_REGION" in _watched else ()
     return (only, folder, file_stamp(os.path.join(folder, "config.toml")),
             file_stamp(os.path.join(folder, STORE_NAME)),
-            tuple(map(os.environ.get, _watched)))
+            tuple(map(os.environ.get, _watched)), aws)

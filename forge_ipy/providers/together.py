@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain import Model
-from .wire import Page, PageRequest, as_dict, as_int, as_price, bearer, expect_list, to_models
+from .wire import Page, PageRequest, as_dict, as_int, as_price, expect_list, to_models
 
-headers = bearer
+AUTH = "bearer"
+HEADERS: dict[str, str] = {}
 CHAT_TYPES = {"chat", "language", "code"}
 
 

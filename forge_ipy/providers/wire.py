@@ -1,7 +1,8 @@
 """What every wire module offers, and the helpers they share.
 
-A wire module knows one API shape: the headers that carry the key, the first page to ask
-for, and how to turn a page's JSON into `Model`s plus the next page (or None).
+A wire module knows one API shape: how its requests are signed (`AUTH`, a kind of
+`auth.py`), the fixed headers it sends, the first page to ask for, and how to turn a page's
+JSON into `Model`s plus the next page (or None).
 """
 
 from __future__ import annotations
@@ -32,26 +33,29 @@ class Page:
 
 
 class Wire(Protocol):
-    def headers(self, key: str | None) -> dict[str, str]: ...
+    AUTH: str  # "bearer", "x-api-key", "x-goog-api-key", "api-key", "sigv4:SERVICE", "none"
+    HEADERS: dict[str, str]  # sent with every request; never a secret
 
     def first_page(self) -> PageRequest: ...
 
     def parse_page(self, provider_id: str, payload: Any, request: PageRequest) -> Page: ...
 
 
-def expect_list(payload: Any, key: str | None) -> list[dict[str, Any]]:
-    """`payload[key]` (or `payload` itself when key is None) as a list of objects.
+def expect_list(payload: Any, key: str | None, id_field: str | None = None
+                ) -> list[dict[str, Any]]:
+    """`payload[key]` (or `payload` itself when key is None) as a list of objects, each with
+    a string id: `id_field`, else `id` or `name`.
 
-    An item that is not an object, or has no string id (nor name), is skipped: one odd
-    model never fails the whole provider.
+    An item that is not an object, or has no string id, is skipped: one odd model never
+    fails the whole provider.
     """
     items = payload.get(key) if key is not None and isinstance(payload, dict) else payload
     if key is not None and not isinstance(payload, dict):
         raise BadShape(f"expected a JSON object with {key!r}")
     if not isinstance(items, list):
         raise BadShape(f"expected a list of models{f' in {key!r}' if key else ''}")
-    return [item for item in items
-            if isinstance(item, dict) and isinstance(item.get("id", item.get("name")), str)]
+    return [item for item in items if isinstance(item, dict) and isinstance(
+        item.get(id_field) if id_field else item.get("id", item.get("name")), str)]
 
 
 def to_models(provider_id: str, items: list[dict[str, Any]],
@@ -104,6 +108,3 @@ def next_by_last_id(payload: dict[str, Any], items: list[dict[str, Any]],
     last = payload.get("last_id") or items[-1]["id"]
     return PageRequest(request.path, {**request.params, cursor: str(last)})
 
-
-def bearer(key: str | None) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"} if key else {}

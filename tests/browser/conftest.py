@@ -228,6 +228,7 @@ def _start_lab(base: Path, providers: LoopbackProviders, extra_env: dict[str, st
         "IPYTHONDIR": str(folders["ipython"]),
         "JUPYTER_PLATFORM_DIRS": "1",
         "PYTHONUNBUFFERED": "1",
+        "FORGE_MODEL_FACTS_URL": "off",  # the bundled snapshot: no test reaches models.dev
         **extra_env,
     }
     # `jupyter notebook` loads JupyterLab's server extension too, so the LabApp settings

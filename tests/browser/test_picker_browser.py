@@ -23,6 +23,7 @@ CELLS = [
     "%load_ext forge_ipy",
     "%forge_select",
     "import forge_ipy\nprint(forge_ipy.current().full_name)",
+    "%forge_models",
 ]
 PROVIDER_LABELS = ("OpenAI", "Anthropic", "Google Gemini", "OpenRouter", "Groq", "Mistral",
                    "DeepSeek", "xAI", "Together AI", "Fireworks AI", "Cerebras", "Ollama")
@@ -38,11 +39,22 @@ KERNEL_UP = """() => !!document.querySelector('.jp-Dialog') || (
         .some(k => !['', 'No Kernel'].includes(k.textContent.trim()))
     && !!document.querySelector(".jp-Notebook-ExecutionIndicator[data-status='idle']"))"""
 
-# What the list shows, read in the page: each optgroup with its visible options.
-READ_GROUPS = """list => [...list.querySelectorAll('optgroup')].map(g => ({
-    label: g.label, kind: g.dataset.kind, hidden: g.hidden,
-    options: [...g.querySelectorAll('option')].filter(o => !o.hidden)
-        .map(o => ({value: o.value, text: o.textContent.replace(/\\s+/g, ' ')}))}))"""
+# What the list shows, read in the page: each group the search keeps, with its options (the
+# listbox draws only the rows in view; `forgeRows` tells every row it would draw).
+READ_GROUPS = """list => {
+    const groups = [];
+    for (const row of list.closest('.forge-picker').forgeRows()) {
+        if (row.group) groups.push({id: row.group, label: row.label, kind: row.kind,
+                                    disabled: row.disabled, options: []});
+        else groups[groups.length - 1].options.push(
+            {value: row.value, text: row.text.replace(/\\s+/g, ' ')});
+    }
+    return groups; }"""
+# The highlighted model's value, or null.
+CHOSEN = """list => (list.closest('.forge-picker').forgeRows().find(r => r.chosen) || {}).value
+    ?? null"""
+OPTION_COUNT = """() => document.querySelector('.forge-picker').forgeRows()
+    .filter(r => r.value).length"""
 
 
 def run_cell(page: Any, index: int) -> None:
@@ -108,7 +120,7 @@ def open_notebook(page: Any, lab: Any, name: str) -> None:
 
 
 def visible_groups(list_box: Any) -> list[dict[str, Any]]:
-    return [g for g in list_box.evaluate(READ_GROUPS) if not g["hidden"]]
+    return list_box.evaluate(READ_GROUPS)
 
 
 @pytest.mark.parametrize("app", ["lab", "notebook"])
@@ -133,14 +145,14 @@ def test_picker_in_jupyter(app: str, start_lab: Any, sample_providers: Any,
         wait_idle(page)
         run_cell(page, 1)
         picker = page.locator(".forge-picker")
-        list_box = picker.locator("select.forge-picker-list")
+        list_box = picker.locator(".forge-picker-list")
         list_box.wait_for(timeout=60_000)
         # Every provider has answered once the info line stops saying "fetching".
         page.wait_for_function(
             """() => { const info = document.querySelector('.forge-picker-info');
                        return info && !info.textContent.includes('fetching')
-                              && document.querySelectorAll('.forge-picker optgroup').length
-                                 >= 14; }""", timeout=60_000)
+                              && document.querySelector('.forge-picker').forgeRows()
+                                 .filter(r => r.group).length >= 14; }""", timeout=60_000)
         check_groups(list_box)
         check_hostile_ids_are_text(page, picker, list_box, events, hostile_ids)
         page.screenshot(path=str(tmp_path / "picker.png"))
@@ -150,16 +162,16 @@ def test_picker_in_jupyter(app: str, start_lab: Any, sample_providers: Any,
         search = picker.locator("input.forge-picker-search")
         search.click()
         search.press_sequentially("deepseek reas", delay=30)
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('.forge-picker option')]"
-            ".filter(o => !o.hidden && !o.parentNode.hidden).length === 1")
+        page.wait_for_function(f"{OPTION_COUNT} === 1")
         shown = visible_groups(list_box)
-        assert [(g["label"], g["options"]) for g in shown] == [
-            ("DeepSeek", [{"value": "deepseek/deepseek-reasoner",
-                           "text": "deepseek-reasoner"}])]
+        assert [(g["label"], [o["value"] for o in g["options"]]) for g in shown] == [
+            ("DeepSeek", ["deepseek/deepseek-reasoner"])]
+        assert shown[0]["options"][0]["text"].split()[0] == "deepseek-reasoner"
+        # The count follows the search.
+        expect_text(picker.locator(".forge-picker-info"), "1 of ")
 
         # The mouse picks: provider and model switch together.
-        list_box.locator("option[value='deepseek/deepseek-reasoner']").click()
+        list_box.locator(".forge-picker-option[data-value='deepseek/deepseek-reasoner']").click()
         status = picker.locator(".forge-picker-status")
         expect_text(status, "Switched to model: deepseek-reasoner on provider: DeepSeek")
 
@@ -167,11 +179,10 @@ def test_picker_in_jupyter(app: str, start_lab: Any, sample_providers: Any,
         search.press("Escape")
         assert search.input_value() == ""
         search.press_sequentially("claude", delay=30)
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('.forge-picker option')]"
-            ".filter(o => !o.hidden && !o.parentNode.hidden).length === 3")
+        page.wait_for_function(f"{OPTION_COUNT} === 3")
         shown = visible_groups(list_box)
         assert [g["label"] for g in shown] == ["Favourites", "Anthropic"]
+        expect_text(picker.locator(".forge-picker-info"), "2 of ")
         assert [o["value"] for g in shown for o in g["options"]] == [
             "anthropic/claude-sonnet-4-5", "anthropic/claude-haiku-4-5",
             "anthropic/claude-sonnet-4-5"]
@@ -182,7 +193,7 @@ def test_picker_in_jupyter(app: str, start_lab: Any, sample_providers: Any,
         search.press("ArrowDown")
         search.press("Enter")
         expect_text(status, "Switched to model: claude-haiku-4-5 on provider: Anthropic")
-        assert list_box.evaluate("list => list.value") == "anthropic/claude-haiku-4-5"
+        assert list_box.evaluate(CHOSEN) == "anthropic/claude-haiku-4-5"
 
         # The kernel agrees, in a following cell.
         run_cell(page, 2)
@@ -196,6 +207,7 @@ def test_picker_in_jupyter(app: str, start_lab: Any, sample_providers: Any,
         search.press("Escape")
         picker.scroll_into_view_if_needed()
         page.screenshot(path=str(tmp_path / "picker-after.png"))
+        check_model_table(page, tmp_path)
         assert not events.dialogs, f"a model name ran as code: {events.dialogs}"
         assert page.evaluate("() => window.__xss") is None
         assert not startup_errors, startup_errors
@@ -212,29 +224,63 @@ def test_picker_in_jupyter(app: str, start_lab: Any, sample_providers: Any,
 def check_groups(list_box: Any) -> None:
     groups = list_box.evaluate(READ_GROUPS)
     labels = [g["label"] for g in groups]
-    assert labels[:2] == ["Favourites", "Recently used"]
+    assert labels[:2] == ["Favourites", "Recent"]
     assert sorted(labels[2:]) == sorted(PROVIDER_LABELS)
+    ids = [g["id"] for g in groups[2:]]
+    assert ids == sorted(ids)  # in model order, as the terminal chooser and the tables
     by_label = {g["label"]: g for g in groups}
     assert [o["value"] for o in by_label["Anthropic"]["options"]] == [
         "anthropic/claude-haiku-4-5", "anthropic/claude-sonnet-4-5"]
-    assert [o["text"] for o in by_label["Google Gemini"]["options"]] == [
-        "gemini-2.5-flash 1.05M tools", "gemini-2.5-pro 1.05M tools"]  # nbsp columns; tools: facts
-    assert by_label["Favourites"]["options"] == [
-        {"value": "anthropic/claude-sonnet-4-5",
-         "text": "claude-sonnet-4-5 200k tools · Anthropic"}]
+    assert [o["text"].split()[:2] for o in by_label["Google Gemini"]["options"]] == [
+        ["gemini-2.5-flash", "1M"], ["gemini-2.5-pro", "1M"]]
+    assert [o["value"] for o in by_label["Favourites"]["options"]] == [
+        "anthropic/claude-sonnet-4-5"]
+    assert by_label["Favourites"]["options"][0]["text"].split()[:3] == [
+        "anthropic/claude-sonnet-4-5", "200k", "tools"]
+    # Aligned columns: the context column ends at the same place in every row drawn.
+    ends = list_box.evaluate("""list => [...list.querySelectorAll('.forge-picker-option')]
+        .map(o => o.textContent).filter(t => / \\d+(k|M) /.test(t))
+        .map(t => t.search(/\\d+(k|M) /) + t.match(/\\d+(k|M) /)[0].length)""")
+    assert ends and len(set(ends)) == 1, ends
     # The current model is highlighted, in its provider's group.
-    assert list_box.evaluate(
-        "list => [list.value, list.selectedOptions[0].parentNode.label]") == [
-        "openai/gpt-4o", "OpenAI"]
+    rows = list_box.evaluate("list => list.closest('.forge-picker').forgeRows()")
+    chosen = next(i for i, row in enumerate(rows) if row.get("chosen"))
+    header = next(row for row in reversed(rows[:chosen]) if row.get("group"))
+    assert (rows[chosen]["value"], header["label"]) == ("openai/gpt-4o", "OpenAI")
+
+
+def check_model_table(page: Any, tmp_path: Path) -> None:
+    """`%forge_models`: prices keep their dollar signs (no math typesetting), ids are
+    left-aligned and numbers right-aligned, and the state is one line."""
+    run_cell(page, 3)
+    table = page.locator(".jp-Notebook .jp-Cell").nth(3).locator(".forge-models")
+    table.wait_for(timeout=60_000)
+    prices = table.evaluate("""t => [...t.querySelectorAll('td:nth-child(4)')]
+        .map(td => td.textContent).filter(Boolean)""")
+    assert prices and all(p.startswith("$") and " / $" in p for p in prices), prices
+    assert table.locator("mjx-container, .MathJax, math").count() == 0
+    aligned = table.evaluate("""t => { const row = [...t.querySelectorAll('tbody tr')]
+        .find(r => r.children.length === 4 && r.children[3].textContent);
+        return [...row.children].map(td => getComputedStyle(td).textAlign); }""")
+    assert aligned[0] in ("left", "start") and aligned[1] == "right" and aligned[3] == "right"
+    states = table.locator(".states")
+    assert states.count() == 1 and " models from " in states.inner_text()
+    table.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "forge-models.png"))
 
 
 def check_hostile_ids_are_text(page: Any, picker: Any, list_box: Any, events: Any,
                                hostile_ids: tuple[str, ...]) -> None:
+    search = picker.locator("input.forge-picker-search")
+    search.fill("onerror")
+    page.wait_for_function(f"{OPTION_COUNT} === {len(hostile_ids)}")
     for hostile in hostile_ids:
-        option = list_box.locator("option").filter(has_text=hostile)
+        option = list_box.locator(".forge-picker-option").filter(has_text=hostile)
         assert option.count() == 1
-        assert option.evaluate("o => [o.value, o.textContent, o.children.length]") == [
-            f"ollama/{hostile}", hostile, 0]
+        assert option.evaluate("o => [o.dataset.value, o.textContent, o.children.length]") \
+            == [f"ollama/{hostile}", hostile, 0]
+    search.fill("")
+    page.wait_for_function(f"{OPTION_COUNT} > 20")
     assert picker.locator("img").count() == 0
     assert page.evaluate("() => document.querySelectorAll('img[src=x], img[src=y]').length") \
         == 0
@@ -254,8 +300,7 @@ def expect_text(locator: Any, text: str, timeout: float = 60.0) -> None:
 
 
 def visible_option_count(page: Any) -> int:
-    return page.evaluate("() => [...document.querySelectorAll('.forge-picker option')]"
-                         ".filter(o => !o.hidden && !o.parentNode.hidden).length")
+    return page.evaluate(OPTION_COUNT)
 
 
 def test_picker_with_2000_models_a_failure_and_a_slow_provider(
@@ -278,7 +323,7 @@ def test_picker_with_2000_models_a_failure_and_a_slow_provider(
         wait_idle(page)
         run_cell(page, 1)
         picker = page.locator(".forge-picker")
-        list_box = picker.locator("select.forge-picker-list")
+        list_box = picker.locator(".forge-picker-list")
         info = picker.locator(".forge-picker-info")
         list_box.wait_for(timeout=60_000)
 
@@ -286,22 +331,21 @@ def test_picker_with_2000_models_a_failure_and_a_slow_provider(
         # arrives while Ollama (12 s) is still on its way.
         expect_text(info, "fetching")
         page.wait_for_function(
-            "() => [...document.querySelectorAll('.forge-picker optgroup')]"
-            ".some(g => g.dataset.id === 'openai')", timeout=60_000)
+            "() => document.querySelector('.forge-picker').forgeRows()"
+            ".some(r => r.group === 'openai')", timeout=60_000)
         labels = [g["label"] for g in list_box.evaluate(READ_GROUPS)]
         assert "OpenAI" in labels and "Ollama" not in labels
         expect_text(info, "fetching")
-        failed = list_box.locator("optgroup[data-id='cerebras']")
-        assert failed.evaluate("g => [g.disabled, g.children.length]") == [True, 0]
-        assert failed.evaluate("g => g.label").startswith("Cerebras — failed: ")
-        assert "500" in failed.evaluate("g => g.label")
+        failed = next(g for g in list_box.evaluate(READ_GROUPS) if g["id"] == "cerebras")
+        assert (failed["disabled"], failed["options"]) == (True, [])
+        assert failed["label"].startswith("Cerebras — failed: ") and "500" in failed["label"]
         page.screenshot(path=str(tmp_path / "picker-loading.png"))
         page.wait_for_function(
             "() => !document.querySelector('.forge-picker-info').textContent"
             ".includes('fetching')", timeout=60_000)
         assert "Ollama" in [g["label"] for g in list_box.evaluate(READ_GROUPS)]
         assert visible_option_count(page) == 2002
-        assert info.inner_text() == "2002 models from 9 providers · 1 failed"
+        assert info.inner_text() == "2,002 models from 9 providers · 1 failed"
 
         # Filtering 2,000 options in place: quick, and the list node is the same one.
         list_box.evaluate("list => { list.__forgeKept = true; }")
@@ -322,17 +366,17 @@ def test_picker_with_2000_models_a_failure_and_a_slow_provider(
         search = picker.locator("input.forge-picker-search")
         search.click()
         search.press_sequentially("groq-model-01", delay=20)
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('.forge-picker option')]"
-            ".filter(o => !o.hidden && !o.parentNode.hidden).length === 100")
+        page.wait_for_function(f"{OPTION_COUNT} === 100")
         assert [g["label"] for g in visible_groups(list_box)] == ["Groq"]
+        assert info.inner_text() == "100 of 2,002 models · 1 failed"
         assert list_box.evaluate("list => list.__forgeKept") is True
 
         # Favourite the highlighted model from the keyboard's highlight.
         search.press("ArrowDown")
-        assert list_box.evaluate("list => list.value") == "groq/groq-model-0100"
+        assert list_box.evaluate(CHOSEN) == "groq/groq-model-0100"
         picker.locator("button.forge-picker-favourite").click()
-        page.wait_for_selector(".forge-picker optgroup[data-kind='favourites']")
+        page.wait_for_function("() => document.querySelector('.forge-picker').forgeRows()"
+                               ".some(r => r.kind === 'favourites')")
         assert [g["label"] for g in visible_groups(list_box)] == ["Favourites", "Groq"]
         expect_text(picker.locator("button.forge-picker-favourite"), "★")
         state = json.loads((lab.config_dir / "state.json").read_text("utf-8"))
@@ -345,13 +389,15 @@ def test_picker_with_2000_models_a_failure_and_a_slow_provider(
         search.press("Escape")
         picker.locator("button.forge-picker-refresh").click()
         page.wait_for_function(
-            "() => { const g = document.querySelector('optgroup[data-id=cerebras]');"
-            " return g && !g.disabled && g.children.length === 2; }", timeout=60_000)
+            "() => { const rows = document.querySelector('.forge-picker').forgeRows();"
+            " const at = rows.findIndex(r => r.group === 'cerebras');"
+            " return at >= 0 && !rows[at].disabled && rows[at + 2] && rows[at + 2].value"
+            " && rows[at + 2].value.startsWith('cerebras/'); }", timeout=60_000)
         assert len(providers.requests_for("openai")) > before
         page.wait_for_function(
             "() => !document.querySelector('.forge-picker-info').textContent"
             ".includes('fetching')", timeout=60_000)
-        assert info.inner_text() == "2004 models from 10 providers"
+        assert info.inner_text() == "2,004 models from 10 providers"
         picker.scroll_into_view_if_needed()
         page.screenshot(path=str(tmp_path / "picker-2000.png"))
         assert not events.page_errors, events.page_errors
