@@ -216,20 +216,22 @@ class ModelFacts:
         from .errors import ProviderError
         from .providers.fetch import fetch_document
 
-        body, reason = None, None
+        body, reason, offline = None, None, False
         try:
             body = await asyncio.wait_for(fetch_document(
                 loop.client(), _catalog_access(url), max_body_bytes=self._max_body_bytes),
                 self._timeout)
         except TimeoutError:
-            reason = f"no answer within {self._timeout:g} s"
+            reason, offline = f"no answer within {self._timeout:g} s", True
         except ProviderError as exc:
-            reason = str(exc)
-        await asyncio.to_thread(self._settle, url, path, body, reason)
+            reason, offline = str(exc), exc.kind in ("timeout", "unreachable")
+        await asyncio.to_thread(self._settle, url, path, body, reason, offline)
 
-    def _settle(self, url: str, path: Path, body: bytes | None, reason: str | None) -> None:
+    def _settle(self, url: str, path: Path, body: bytes | None, reason: str | None,
+                offline: bool = False) -> None:
         """In a worker thread: check the fetched catalog, cache it and serve it; or note the
-        failure (one warning) so the next try waits RETRY_SECONDS."""
+        failure (one warning) so the next try waits RETRY_SECONDS. Being offline, or behind
+        a firewall, is no problem of the user's: that is said in the debug log only."""
         now = self._clock()
         index = None
         if body is not None:
@@ -239,8 +241,12 @@ class ModelFacts:
             except ValueError as exc:
                 reason = f"the catalog is damaged: {exc}"
         if index is None:
-            self._warn("fetch", f"cannot refresh the catalog of model facts from {_shown(url)} "
+            message = (f"cannot refresh the catalog of model facts from {_shown(url)} "
                        f"({reason}); the facts at hand keep serving")
+            if offline:
+                log.debug(message)
+            else:
+                self._warn("fetch", message)
             self._record(path, url, now, fetched=None, providers=None)
             return
         self._record(path, url, now, fetched=now, providers=providers)
