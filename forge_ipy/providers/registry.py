@@ -17,7 +17,7 @@ from ..settings import config_dir, file_stamp, load_config
 
 # Groq and Mistral speak the OpenAI shape with extra fields, which the openai module reads.
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-WIRES = ("openai", "anthropic", "gemini", "openrouter", "together", "ollama")
+WIRES = ("openai", "anthropic", "gemini", "openrouter", "together", "ollama", "litellm")
 
 
 @dataclass(frozen=True)
