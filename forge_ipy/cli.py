@@ -82,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--provider", action="append", metavar="ID",
                    help="only this provider (repeatable); limits the fetch and the output")
     p.add_argument("--refresh", action="store_true", help="fetch now, whatever the cache holds")
+    p.add_argument("--all", action="store_true", help="every kind of model (embedding, image, "
+                   "audio, ...) and retired ones, with a kind column; by default only chat "
+                   "models")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help='print {"models": [...], '
                      '"providers": [...]}')
@@ -143,6 +146,7 @@ def cmd_models(options: argparse.Namespace) -> int:
     from .domain import ModelListing
     from .formatting import (
         MODEL_COLUMNS,
+        MODEL_COLUMNS_ALL,
         format_table,
         listing_json,
         model_row,
@@ -156,6 +160,7 @@ def cmd_models(options: argparse.Namespace) -> int:
     if logged_in(providers or None):
         listing = catalog.get_all_models(providers or None, refresh=options.refresh)
         catalog.wait_background(timeout=_background_budget())
+        listing = listing.filter(all_kinds=options.all)
     # No provider at all: nobody logged in, or only Ollama at its default root, not running
     # (it counts as logged in until probed). Scripts still get a document they can parse.
     nobody = not listing.providers
@@ -164,7 +169,8 @@ def cmd_models(options: argparse.Namespace) -> int:
     elif options.porcelain:
         print("\n".join(porcelain_lines(listing)))
     elif not nobody:
-        print(format_table(MODEL_COLUMNS, [model_row(m) for m in listing]))
+        columns = MODEL_COLUMNS_ALL if options.all else MODEL_COLUMNS
+        print(format_table(columns, [model_row(m, options.all) for m in listing]))
         answered = sum(p.ok for p in listing.providers)
         print(f"\n{_count(len(listing), 'model')} from {_count(answered, 'provider')}",
               file=sys.stderr)

@@ -2,7 +2,8 @@
 
 A TAB press must answer in a few milliseconds, so this module reads `models.json` with `json`
 and imports only the standard library and our standard-library-only base modules (settings,
-credentials, the provider table): no httpx, pydantic, IPython or `forge_ipy.domain`.
+credentials, the provider table, the rule of what lists show): no httpx, pydantic, IPython
+or `forge_ipy.domain`.
 It never prints an error: a missing, corrupt or newer-schema cache just completes nothing.
 
 When the cache lacks a logged-in provider or (strategy moderate/fresh) an entry is older than
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from . import settings
 from .providers import registry
+from .shown import listed_by_default
 
 # typing is not imported at run time: shell completion starts in this module.
 TYPE_CHECKING = False
@@ -89,8 +91,12 @@ def _collect(entries: dict[str, Any]) -> tuple[list[tuple[str, str]], bool]:
             stale = True
         models = entry.get("models")
         for model in models if isinstance(models, list) else ():
-            model_id = model.get("id") if isinstance(model, dict) else None
-            if isinstance(model_id, str) and model_id:
+            if not isinstance(model, dict):
+                continue
+            model_id = model.get("id")
+            # The stored kind is the provider's; a model with none stays offered.
+            if isinstance(model_id, str) and model_id and listed_by_default(
+                    model.get("kind"), model.get("status")):
                 pairs.append((spec.id, model_id))
     return pairs, stale
 

@@ -1,6 +1,7 @@
 """The data forge-ipy passes between layers: models, provider states, the selection.
 
-Data only: no I/O, and nothing of ours is imported here. A `Model` carries its
+Data only: no I/O, and nothing of ours is imported here but the one rule of what lists show
+(shown.py, standard library only, shared with shell completion). A `Model` carries its
 `provider_id` from the moment a wire module parses it, so nothing downstream guesses it.
 """
 
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
+
+from .shown import listed_by_default
 
 ErrorKind = Literal["auth", "timeout", "unreachable", "http", "bad_response", "too_large"]
 ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)
@@ -57,7 +60,7 @@ class Model(_Frozen):
     @property
     def listed_by_default(self) -> bool:
         """Shown without `--all`: a chat model (or one nothing says otherwise of), not retired."""
-        return self.kind in (None, "chat") and self.status != "retired"
+        return listed_by_default(self.kind, self.status)
 
 
 class ProviderStatus(_Frozen):
@@ -114,13 +117,16 @@ class ModelListing:
         return next((p for p in self.providers if p.id == provider_id), None)
 
     def filter(self, text: str | None = None, *, tools: bool | None = None,
-               providers: Iterable[str] | None = None) -> ModelListing:
-        """Models whose `provider/model` or name contains `text` (any case), with tools if asked."""
+               providers: Iterable[str] | None = None, all_kinds: bool = False) -> ModelListing:
+        """The models a list shows: chat models that are not retired (`Model.listed_by_default`;
+        every model with `all_kinds`), whose `provider/model` or name contains `text` (any
+        case), with tools if asked, of `providers` if given. The one place lists are narrowed."""
         wanted = set(providers) if providers else None
         needle = text.lower() if text else None
         models = tuple(
             m for m in self.models
-            if (wanted is None or m.provider_id in wanted)
+            if (all_kinds or m.listed_by_default)
+            and (wanted is None or m.provider_id in wanted)
             and (tools is None or m.tools is tools)
             and (needle is None or needle in m.full_name.lower() or needle in m.name.lower())
         )

@@ -172,10 +172,10 @@ def test_forge_models_groups_by_provider_and_escapes_html(ip, served):
     page = table._repr_html_()
     assert HOSTILE not in page and "<img" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
-    groups = re.findall(r'<th colspan="4"[^>]*>([^<]*)</th>', page)
+    groups = re.findall(r'<th colspan="5"[^>]*>([^<]*)</th>', page)
     assert groups == ["Anthropic (2)", "Ollama (2)", "OpenAI (4)", "OpenRouter (2)"]
     # every model sits under its own provider's heading
-    sections = dict(zip(groups, re.split(r'<th colspan="4"[^>]*>[^<]*</th>', page)[1:],
+    sections = dict(zip(groups, re.split(r'<th colspan="5"[^>]*>[^<]*</th>', page)[1:],
                         strict=True))
     assert "gpt-4o-mini" in sections["OpenAI (4)"] and "gpt-4o-mini" not in sections[
         "OpenRouter (2)"]

@@ -294,7 +294,8 @@ def test_model_names_are_data(loopback, serve):
     loopback.add("ollama", [FakeModel(HOSTILE_ID), FakeModel("llama3.2:latest")])
     serve()
     picker = make_picker()
-    assert [f"ollama/{HOSTILE_ID}", HOSTILE_ID] in group(picker, "ollama")["options"]
+    assert [f"ollama/{HOSTILE_ID}", f"{HOSTILE_ID}  no tools"] in group(picker, "ollama")[
+        "options"]
     frontend_sends(picker, {"type": "select", "value": f"ollama/{HOSTILE_ID}"})
     assert picker.value == f"ollama/{HOSTILE_ID}"
     assert saved_state()["model"] == HOSTILE_ID

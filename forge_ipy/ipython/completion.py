@@ -18,7 +18,7 @@ _PROVIDER = re.compile(r"^\s*%{1,2}forge_(models|cache)\b.*\s(-p|--provider)\s+(
 def _model_names() -> list[str]:
     from ..catalog import get_catalog
 
-    return [m.full_name for m in get_catalog().cached()]
+    return [m.full_name for m in get_catalog().cached().filter()]
 
 
 def _provider_ids() -> list[str]:

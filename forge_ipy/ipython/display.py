@@ -14,7 +14,10 @@ from typing import Any
 from ..domain import Model, ModelListing
 from ..formatting import (
     MODEL_COLUMNS,
+    MODEL_COLUMNS_ALL,
+    format_kind,
     format_price,
+    format_reasoning,
     format_status,
     format_table,
     format_tokens,
@@ -26,10 +29,14 @@ _e = html.escape
 
 
 class ModelTable:
-    """The value of `%forge_models`: shows as a table, iterates and filters as models."""
+    """The value of `%forge_models`: shows as a table, iterates and filters as models.
 
-    def __init__(self, listing: ModelListing, now: float | None = None) -> None:
+    `all_kinds`: the listing holds every kind of model, and the table says which."""
+
+    def __init__(self, listing: ModelListing, now: float | None = None, *,
+                 all_kinds: bool = False) -> None:
         self.listing = listing
+        self.all_kinds = all_kinds
         self._now = time.time() if now is None else now
 
     @property
@@ -47,13 +54,16 @@ class ModelTable:
 
     def filter(self, text: str | None = None, **kwargs: Any) -> ModelTable:
         """Narrow by text (provider/model or name), `tools=True`, `providers=[...]`."""
-        return ModelTable(self.listing.filter(text, **kwargs), self._now)
+        kwargs.setdefault("all_kinds", self.all_kinds)
+        return ModelTable(self.listing.filter(text, **kwargs), self._now,
+                          all_kinds=kwargs["all_kinds"])
 
     def states(self) -> list[str]:
         return [f"{p.name}: {format_status(p, self._now)}" for p in self.listing.providers]
 
     def text(self) -> str:
-        table = format_table(MODEL_COLUMNS, [model_row(m) for m in self.listing.models])
+        columns = MODEL_COLUMNS_ALL if self.all_kinds else MODEL_COLUMNS
+        table = format_table(columns, [model_row(m, self.all_kinds) for m in self.listing.models])
         footer = "\n".join(self.states()) or "No provider answered."
         return f"{table}\n\n{len(self)} models\n{footer}"
 
@@ -65,15 +75,19 @@ class ModelTable:
 
     def _repr_html_(self) -> str:
         names = {p.id: p.name for p in self.listing.providers}
-        parts = ['<table class="forge-models"><thead><tr><th>model</th><th>context</th>'
-                 '<th>tools</th><th>price in / out per 1M</th></tr></thead>']
+        kind = "<th>kind</th>" if self.all_kinds else ""
+        parts = [f'<table class="forge-models"><thead><tr><th>model</th>{kind}<th>context</th>'
+                 '<th>tools</th><th>reasoning</th><th>price in / out per 1M</th></tr></thead>']
         for provider_id, models in self.listing.by_provider().items():
             label = f"{names.get(provider_id, provider_id)} ({len(models)})"
-            parts.append(f'<tbody><tr><th colspan="4" style="text-align:left">{_e(label)}'
-                         "</th></tr>")
+            parts.append(f'<tbody><tr><th colspan="{5 + self.all_kinds}" '
+                         f'style="text-align:left">{_e(label)}</th></tr>')
             parts.extend(
-                f"<tr><td><code>{_e(m.id)}</code></td><td>{_e(format_tokens(m.context_length))}"
-                f"</td><td>{_e(format_tools(m.tools))}</td><td>{_e(format_price(m))}</td></tr>"
+                f"<tr><td><code>{_e(m.id)}</code></td>"
+                + (f"<td>{_e(format_kind(m))}</td>" if self.all_kinds else "")
+                + f"<td>{_e(format_tokens(m.context_length))}</td>"
+                f"<td>{_e(format_tools(m.tools))}</td><td>{_e(format_reasoning(m.reasoning))}"
+                f"</td><td>{_e(format_price(m))}</td></tr>"
                 for m in models)
             parts.append("</tbody>")
         parts.append("</table>")
