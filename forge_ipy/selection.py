@@ -93,8 +93,9 @@ def resolve_name(catalog: Catalog, name: str,
 def _chat_model(model: Model) -> Model:
     """`model`, if it answers chat requests; SelectionError naming what it is otherwise."""
     if not model.listed_by_default:
+        article = "an" if str(model.kind)[:1] in "aeiou" else "a"
         what = "retired: it no longer answers" if model.status == "retired" else \
-            f"a {model.kind} model, not a chat model"
+            f"{article} {model.kind} model, not a chat model"
         raise SelectionError(f"{model.full_name} is {what}; pick a chat model "
                              "(`forge-ipy models` lists them)")
     return model

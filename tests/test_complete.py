@@ -389,3 +389,19 @@ def test_concurrent_completions_spawn_one_refresh(cache, tmp_path):
         _, err = proc.communicate(timeout=60)
         assert (proc.returncode, err) == (0, b"")
     assert log.read_text() == "x\n"
+
+
+def test_models_a_list_would_not_show_are_not_offered(cache, spawns):
+    """The stored kind and status decide (the provider's); a model with none stays offered."""
+    row = entry("openai")
+    row["models"] = [
+        {"provider_id": "openai", "id": "gpt-4o", "name": "gpt-4o", "kind": "chat"},
+        {"provider_id": "openai", "id": "whisper-1", "name": "whisper-1", "kind": "audio"},
+        {"provider_id": "openai", "id": "gpt-4-0314", "name": "gpt-4-0314", "kind": "chat",
+         "status": "retired"},
+        {"provider_id": "openai", "id": "o3", "name": "o3", "status": "deprecated"},
+        {"provider_id": "openai", "id": "babbage-002", "name": "babbage-002"},
+    ]
+    write(cache, {"openai": row})
+    assert complete.complete_models("openai/") == [
+        "openai/babbage-002", "openai/gpt-4o", "openai/o3"]

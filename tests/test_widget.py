@@ -358,3 +358,22 @@ def test_a_bad_setting_is_shown_not_raised(loopback, serve):
     assert picker.wait(5)
     assert picker.status_kind == "error" and picker.busy is False
     assert "model_cache_strategy" in picker.status and "aggressive" in picker.status
+
+
+def test_the_picker_offers_chat_models_with_their_facts(loopback, serve):
+    loopback.add("together", [FakeModel("BAAI/bge-large-en-v1.5", chat=False),
+                              FakeModel("meta-llama/Llama-3.3-70B-Instruct-Turbo",
+                                        context_length=128000, input_price=0.88,
+                                        output_price=0.88)])
+    loopback.add("groq", [FakeModel("deepseek-r1-distill-llama-70b", context_length=128000,
+                                    tools=True, reasoning=True),
+                          FakeModel("whisper-large-v3", kind="audio"),
+                          FakeModel("gemma2-9b-it", status="retired")])
+    serve()
+    picker = make_picker()
+    assert group(picker, "groq")["options"] == [
+        ["groq/deepseek-r1-distill-llama-70b",
+         "deepseek-r1-distill-llama-70b  128k  tools  reasoning"]]
+    assert group(picker, "together")["options"] == [
+        ["together/meta-llama/Llama-3.3-70B-Instruct-Turbo",
+         "meta-llama/Llama-3.3-70B-Instruct-Turbo  128k  $0.88 / $0.88"]]
