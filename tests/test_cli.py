@@ -427,7 +427,7 @@ def test_completion_prints_the_shell_script(capsys, shell, marker):
           "completion"]),
     (["--help"], ["models", "providers", "select", "current", "login", "logout", "cache",
                   "completion"]),
-    (["models", "--help"], ["--provider", "--refresh", "--json", "--porcelain"]),
+    (["models", "--help"], ["--provider", "--refresh", "--all", "--json", "--porcelain"]),
     (["providers", "--help"], ["--json"]),
     (["select", "--help"], ["PROVIDER/MODEL"]),
     (["current", "--help"], ["--json"]),

@@ -279,7 +279,8 @@ def test_forge_models_for_an_unknown_provider_is_a_usage_error(ip, served, capsy
 
 
 @pytest.mark.parametrize("magic, mentions", [
-    ("forge_models", ["-p ID, --provider ID", "--refresh", "--tools", "-s TEXT, --search TEXT",
+    ("forge_models", ["-p ID, --provider ID", "--refresh", "--tools", "--all",
+                      "-s TEXT, --search TEXT",
                       "grouped by provider"]),
     ("forge_select", ["PROVIDER/MODEL", "Switched to model"]),
     ("forge_cache", ["stats", "clear", "refresh", "--provider"]),
