@@ -62,6 +62,8 @@ class FakeModel:
     vision: bool | None = None  # takes images
     status: str | None = None  # "deprecated" or "retired"
     cache_read_price: float | None = None
+    # Set over the item as rendered: odd or hostile fields, exactly as a provider sends them.
+    fields: dict[str, Any] | None = None
 
     @property
     def what(self) -> str:
@@ -402,7 +404,7 @@ def _openai_item(provider: FakeProvider, m: FakeModel) -> dict[str, Any]:
     item: dict[str, Any] = {"id": m.id, "object": "model", "created": 1_700_000_000,
                             "owned_by": provider.provider_id}
     item.update(_EXTRA_FIELDS.get(provider.wire, lambda m: {})(m))
-    return item
+    return {**item, **(m.fields or {})}
 
 
 def _modalities(m: FakeModel) -> tuple[list[str], list[str]]:
@@ -488,7 +490,8 @@ def _render_anthropic(provider: FakeProvider, params: dict[str, str]) -> Any:
     data = [{"type": "model", "id": m.id, "display_name": m.name or m.id,
              "created_at": "2025-05-14T00:00:00Z", "max_input_tokens": m.context_length,
              "max_tokens": m.max_output_tokens, "capabilities": _anthropic_capabilities(m),
-             **({"lifecycle": {"stage": m.status}} if m.status else {})} for m in page]
+             **({"lifecycle": {"stage": m.status}} if m.status else {}), **(m.fields or {})}
+            for m in page]
     return {"data": data, "has_more": start + len(page) < len(provider.models),
             "first_id": page[0].id if page else None, "last_id": page[-1].id if page else None}
 
@@ -528,7 +531,7 @@ def _render_gemini(provider: FakeProvider, params: dict[str, str]) -> Any:
             item.update(temperature=1, topP=0.95, topK=64, maxTemperature=2)
         if m.reasoning is not None:
             item["thinking"] = m.reasoning
-        data.append(item)
+        data.append({**item, **(m.fields or {})})
     payload: dict[str, Any] = {"models": data}
     if start + len(page) < len(provider.models):
         offset = str(start + len(page)).encode()
@@ -565,6 +568,7 @@ def _render_openrouter(provider: FakeProvider, params: dict[str, str]) -> Any:
             "default_parameters": {},
             **({"expiration_date": "2099-12-31" if m.status == "deprecated" else "2020-01-31"}
                if m.status else {}),
+            **(m.fields or {}),
         })
     return {"data": data}
 
@@ -580,7 +584,8 @@ def _render_together(provider: FakeProvider, params: dict[str, str]) -> Any:
              "config": {"chat_template": None, "stop": ["<|eot_id|>"], "bos_token": None,
                         "eos_token": None},
              "pricing": {"input": m.input_price or 0, "output": m.output_price or 0,
-                         "hourly": 0, "base": 0, "finetune": 0}} for m in provider.models]
+                         "hourly": 0, "base": 0, "finetune": 0}, **(m.fields or {})}
+            for m in provider.models]
 
 
 _OLLAMA_CAPABILITIES = {"chat": ["completion"], "embedding": ["embedding"], "image": ["image"],
@@ -601,7 +606,7 @@ def _render_ollama(provider: FakeProvider, params: dict[str, str]) -> Any:
             details["context_length"] = m.context_length
         models.append({"name": m.id, "model": m.id, "modified_at": "2025-01-01T00:00:00Z",
                        "size": 2_000_000_000, "digest": "0" * 64, "details": details,
-                       "capabilities": capabilities})
+                       "capabilities": capabilities, **(m.fields or {})})
     return {"models": models}
 
 

@@ -416,3 +416,55 @@ def test_a_key_no_header_can_carry_is_an_auth_error_that_never_shows_it(loopback
     assert results["groq"].ok
     error = results["openai"].error
     assert error.kind == "auth" and "SECRET" not in str(error) and "sk-" not in str(error)
+
+
+# -- hostile and odd values: a fact that is not what it should be is unknown, never an error
+ODD = [1e308, -5, "many", True, None, {"a": 1}, [1, 2], "x" * 100_000]
+
+
+@pytest.mark.parametrize("provider_id, fields", [
+    ("groq", {"context_window": "many", "active": "no", "input_modalities": ["audio"] * 10_000,
+              "output_modalities": "text", "supported_features": {"tools": True},
+              "pricing": {"prompt": "free", "completion": -1, "input_cache_read": [1]},
+              "max_output_length": True}),
+    ("mistral", {"capabilities": {"completion_chat": "yes", "function_calling": 1,
+                                  "vision": None}, "deprecation": {"at": 1},
+                 "max_context_length": -1}),
+    ("fireworks", {"kind": ["EMBEDDING_MODEL"], "supports_chat": "true",
+                   "supports_tools": None, "supports_image_input": 0, "context_length": 1.5}),
+    ("anthropic", {"capabilities": {"thinking": True, "image_input": {"supported": "yes"}},
+                   "lifecycle": ["retired"], "max_input_tokens": "200000x",
+                   "created_at": 5}),
+    ("gemini", {"supportedGenerationMethods": "generateContent", "thinking": "on",
+                "inputTokenLimit": [1]}),
+    ("openrouter", {"architecture": {"input_modalities": "text", "output_modalities": [1, None]},
+                    "supported_parameters": "tools", "expiration_date": ["2020-01-01"],
+                    "knowledge_cutoff": {"date": 1}, "pricing": "free"}),
+    ("together", {"type": ["chat"], "pricing": [], "context_length": "131072 tokens"}),
+    ("ollama", {"capabilities": "completion,tools", "details": {"context_length": "big",
+                                                                "family": ["bert"],
+                                                                "parameter_size": 7}}),
+])
+def test_odd_facts_are_unknown_and_the_model_still_lists(models_of, provider_id, fields):
+    [model] = models_of(provider_id, [FakeModel("odd-model", fields=fields)])
+
+    assert model.id == "odd-model"
+    assert model.context_length is None
+    assert model.kind in (None, "chat")  # nothing it said could be read as another kind
+    assert model.status is None
+    assert all(isinstance(m, str) and len(m) <= 64 for m in model.input_modalities)
+    assert len(model.input_modalities) <= 64
+
+
+def test_a_hostile_or_malformed_gateway_description_leaves_the_list():
+    from forge_ipy.providers import litellm
+
+    models = [Model(provider_id="gateway", id="m")]
+    for payload in ({"data": "x"}, [], {"data": [{"model_group": ["m"]}, 5]},
+                    {"data": [{"model_group": "m", "max_input_tokens": "huge",
+                               "input_cost_per_token": -1, "mode": {"x": 1},
+                               "supports_vision": "yes"}]}):
+        assert litellm.merge(models, litellm.documents("http://h/v1")[0], payload) == models
+    # the document route is beside /v1, on the same origin, or under a root without /v1
+    assert [d.path for d in litellm.documents("http://h:4000/v1")] == ["/../model_group/info"]
+    assert [d.path for d in litellm.documents("http://h:4000")] == ["/model_group/info"]

@@ -27,7 +27,8 @@ def first_page() -> PageRequest:
 def kind_of(capabilities: tuple[str, ...], family: object) -> str | None:
     if "completion" in capabilities:
         return "chat"
-    if "embedding" in capabilities or (not capabilities and family in EMBEDDING_FAMILIES):
+    if "embedding" in capabilities or (not capabilities and isinstance(family, str)
+                                       and family in EMBEDDING_FAMILIES):
         return "embedding"
     if "image" in capabilities:
         return "image"

@@ -65,10 +65,16 @@ def _mistral_fields(item: dict[str, Any]) -> dict[str, Any]:
         "status": sunset_status(item.get("deprecation")),
         "input_modalities": ("text",) + ("image",) * (capabilities.get("vision") is True)
         + ("audio",) * (capabilities.get("audio") is True),
-        # No flag set: mistral-embed, which says nothing of itself.
-        "kind": next((kind for flag, kind in _MISTRAL_KINDS if capabilities.get(flag) is True),
-                     "embedding" if "embed" in str(item["id"]) else "other"),
+        "kind": _mistral_kind(capabilities, str(item["id"])),
     }
+
+
+def _mistral_kind(capabilities: dict[str, Any], model_id: str) -> str | None:
+    if not isinstance(capabilities.get("completion_chat"), bool):
+        return None  # flags we cannot read: let the catalog say
+    # No flag set: mistral-embed, which says nothing of itself.
+    return next((kind for flag, kind in _MISTRAL_KINDS if capabilities.get(flag) is True),
+                "embedding" if "embed" in model_id else "other")
 
 
 # Fireworks `kind`s that are not chat models whatever `supports_chat` says (its embedding
