@@ -104,8 +104,10 @@ _AUTH_HEADERS = ("authorization", "x-api-key", "x-goog-api-key")
 def sample_models(provider_id: str, count: int | None = None) -> list[FakeModel]:
     """A few realistic models for `provider_id`, or `count` synthetic ones for load tests."""
     if count is not None:
+        # Like real lists: some models think, one in twenty is not a chat model.
         return [FakeModel(f"{provider_id}-model-{i:04d}", context_length=8192 * (1 + i % 16),
-                          tools=i % 3 != 0, input_price=0.1 * (i % 7), output_price=0.3 * (i % 7))
+                          tools=i % 3 != 0, input_price=0.1 * (i % 7), output_price=0.3 * (i % 7),
+                          reasoning=i % 4 == 0, kind="embedding" if i % 20 == 19 else None)
                 for i in range(count)]
     return [FakeModel(**m) for m in _SAMPLES.get(provider_id, _SAMPLES["openai"])]
 
