@@ -72,7 +72,9 @@ def isolated_env(server: LoopbackProviders, folder: Path) -> dict[str, str]:
                FORGE_IPY_CACHE_DIR=str(folder / "cache"),
                # Ollama is not served; a closed explicit root would count as a failure, so
                # point its default nowhere by leaving it unset (it is skipped when absent).
-               FORGE_IPY_NO_BACKGROUND_REFRESH="1")
+               FORGE_IPY_NO_BACKGROUND_REFRESH="1",
+               # Benchmarks never reach models.dev; the bundled snapshot serves the facts.
+               FORGE_MODEL_FACTS_URL="off")
     return env
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import selection
+from . import facts, selection
 from .cache import FILE_NAME, CacheEntry, ModelCache
 from .domain import Model, ModelListing, sort_models
 from .errors import SettingError
@@ -110,6 +110,7 @@ class Catalog:
 
     def cached(self, providers: Sequence[str] | None = None) -> ModelListing:
         """What the cache holds for the logged-in providers, however old; no network."""
+        self._facts_behind(resolve_settings())
         with self._lock:
             self.cache.sync()
             accesses = tuple(logged_in(tuple(providers) if providers else None))
@@ -130,6 +131,7 @@ class Catalog:
 
     # -- planning -----------------------------------------------------------------------
     def _plan(self, providers: Sequence[str] | None, settings: Settings, refresh: bool) -> _Plan:
+        self._facts_behind(settings)
         now = self.clock()
         with self._lock:
             self.cache.sync()
@@ -206,6 +208,14 @@ class Catalog:
             if pid in specs:  # an unknown id may belong to another config: leave it
                 log.debug("cache: %s is logged out; dropping its list", pid)
                 self.cache.invalidate({pid: entries[pid].fingerprint})
+
+    def _facts_behind(self, settings: Settings) -> None:
+        """Before a listing is built: the facts in force (live catalog or snapshot), and a
+        fetch of the live catalog behind the caller when it is a day old. Never waits."""
+        future = facts.refresh_in_background(settings)
+        if future is not None:
+            self._pending.add(future)
+            future.add_done_callback(self._pending.discard)
 
     # -- fetching -----------------------------------------------------------------------
     @property

@@ -58,8 +58,9 @@ def start_offline_demo_if_no_keys(*, verbose: bool = True) -> LoopbackProviders 
     With no key found (see `found_keys`): starts `LoopbackProviders.default()`, puts its
     variables (`FORGE_<ID>_BASE_URL` roots on 127.0.0.1 and test keys) into `os.environ`, sets
     `FORGE_IPY_CONFIG_DIR` and `FORGE_IPY_CACHE_DIR` to a new temporary folder (removed at
-    exit), and returns the running server: keep a reference to it. With a key found: changes
-    nothing and returns None. `verbose` prints one sentence saying which happened and why.
+    exit) and `FORGE_MODEL_FACTS_URL` to `off`, and returns the running server: keep a
+    reference to it. With a key found: changes nothing and returns None. `verbose` prints one
+    sentence saying which happened and why.
     """
     sources = found_keys()
     if sources:
@@ -74,6 +75,7 @@ def start_offline_demo_if_no_keys(*, verbose: bool = True) -> LoopbackProviders 
     os.environ.update(server.env())
     os.environ["FORGE_IPY_CONFIG_DIR"] = os.path.join(folder, "config")
     os.environ["FORGE_IPY_CACHE_DIR"] = os.path.join(folder, "cache")
+    os.environ["FORGE_MODEL_FACTS_URL"] = "off"  # offline: the bundled model facts serve
     if verbose:
         print(f"No provider key found (no OPENAI_API_KEY, ANTHROPIC_API_KEY, ... and nothing "
               f"saved with `forge-ipy login`), so this session uses offline demo providers on "

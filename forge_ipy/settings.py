@@ -87,6 +87,7 @@ class Settings:
     model_cache_ttl_seconds: float = 3600.0
     model_cache_refresh: str = "background"
     provider_timeout_seconds: float = 10.0
+    model_facts_url: str = "https://models.dev/api.json"
 
 
 SETTING_NAMES = tuple(Settings.__dataclass_fields__)
@@ -116,6 +117,18 @@ def _positive(name: str, value: object, origin: str) -> float:
     return number
 
 
+def _url_or_off(name: str, value: object, origin: str) -> str:
+    text = value.strip() if isinstance(value, str) else ""
+    if text.lower() == "off":
+        return "off"
+    if text.startswith(("http://", "https://")) and len(text) > len("https://") and not any(
+            c.isspace() or ord(c) < 32 for c in text):
+        return text
+    # The value is not echoed: a URL may carry a password.
+    raise SettingError(f"{name} ({origin}) must be an http(s):// URL of a models.dev-style "
+                       "api.json, or off")
+
+
 def validate(name: str, value: object, origin: str = "argument") -> object:
     """Check one setting's value and return it normalised; raise SettingError otherwise."""
     if name == "model_cache_strategy":
@@ -124,6 +137,8 @@ def validate(name: str, value: object, origin: str = "argument") -> object:
         return _choice(name, value, REFRESH_MODES, origin)
     if name in ("model_cache_ttl_seconds", "provider_timeout_seconds"):
         return _positive(name, value, origin)
+    if name == "model_facts_url":
+        return _url_or_off(name, value, origin)
     raise SettingError(f"unknown setting {name!r}; known settings: {', '.join(SETTING_NAMES)}")
 
 

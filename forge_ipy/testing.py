@@ -82,6 +82,7 @@ class FakeProvider:
     failure: str | None = None
     huge_bytes: int = 40 * 1024 * 1024
     hang_seconds: float = 30.0
+    document: Any = None  # wire "document": what `/<id>/api.json` answers (see add_document)
 
     @property
     def path_prefix(self) -> str:
@@ -198,6 +199,8 @@ class LoopbackProviders:
         """Variables that point forge-ipy at this server: keys and API roots."""
         env = {}
         for pid, provider in self.providers.items():
+            if provider.wire == "document":
+                continue
             env[f"FORGE_{pid.upper().replace('-', '_')}_BASE_URL"] = self.root(pid)
             if provider.key and pid in KEY_VARS:
                 env[KEY_VARS[pid]] = provider.key
@@ -294,6 +297,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.owner._stopping.wait(provider.latency)
         if provider.failure and self._fail(provider):
             return None
+        if provider.wire == "document":
+            return self._send_document(provider, path)
         expected = {"gemini": "/v1beta/models", "ollama": "/api/tags"}.get(provider.wire,
                                                                            "/v1/models")
         if provider.wire == "litellm" and path == provider.path_prefix + "/model_group/info":
@@ -364,6 +369,14 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         return True
 
+    def _send_document(self, provider: FakeProvider, path: str) -> None:
+        if path != f"{provider.path_prefix}/api.json":
+            return self._send_json(404, {"error": {"message": f"unknown path {path}"}})
+        body = provider.document
+        if isinstance(body, bytes):  # sent as it is: not JSON, NaN, nesting too deep, ...
+            return self._send(200, body, "application/json")
+        return self._send_json(200, body)
+
     def _send_huge(self, size: int) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -385,6 +398,27 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+# -- documents beside the providers: a catalog of model facts -----------------------------
+def add_document(server: LoopbackProviders, name: str, document: Any,
+                 **options: Any) -> FakeProvider:
+    """Serve `document` (JSON-able, or bytes sent as they are) at `document_url(server, name)`,
+    like models.dev's `api.json`; `options` are a provider's (failure, latency, ...)."""
+    return server.add(name, [], wire="document", key=None, document=document, **options)
+
+
+def document_url(server: LoopbackProviders, name: str) -> str:
+    return f"{server.base_url}/{name}/api.json"
+
+
+def models_dev_document(models: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """A models.dev `api.json`: `{provider: {model id: fields}}` wrapped as models.dev does."""
+    return {pid: {"id": pid, "name": pid, "env": [], "npm": "@ai-sdk/openai-compatible",
+                  "doc": f"https://example.invalid/{pid}",
+                  "models": {mid: {"id": mid, "name": mid, **fields}
+                             for mid, fields in rows.items()}}
+            for pid, rows in models.items()}
 
 
 # -- the wire shapes ---------------------------------------------------------------------
@@ -649,7 +683,7 @@ def main() -> None:
     with LoopbackProviders.default() as server, tempfile.TemporaryDirectory(
             prefix="forge-ipy-demo-") as folder:
         env = {**server.env(), "FORGE_IPY_CONFIG_DIR": f"{folder}/config",
-               "FORGE_IPY_CACHE_DIR": f"{folder}/cache"}
+               "FORGE_IPY_CACHE_DIR": f"{folder}/cache", "FORGE_MODEL_FACTS_URL": "off"}
         for name, value in env.items():
             print(f"export {name}={shlex.quote(value)}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):

@@ -41,6 +41,8 @@ def isolated(tmp_path, monkeypatch, closed_root) -> Iterator[None]:
             monkeypatch.delenv(name)
     monkeypatch.setenv("FORGE_IPY_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("FORGE_IPY_CACHE_DIR", str(tmp_path / "cache"))
+    # No test reaches models.dev: those of the live catalog point it at the loopback server.
+    monkeypatch.setenv("FORGE_MODEL_FACTS_URL", "off")
     monkeypatch.setattr(registry, "BUILTINS", tuple(
         dataclasses.replace(spec, default_root=closed_root) if spec.id == "ollama" else spec
         for spec in registry.BUILTINS

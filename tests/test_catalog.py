@@ -20,10 +20,11 @@ from pathlib import Path
 import pytest
 
 import forge_ipy.catalog
-from forge_ipy import cli, credentials
+from forge_ipy import cli, credentials, facts
 from forge_ipy.cache import FILE_NAME, ModelCache
 from forge_ipy.catalog import RETRY_AFTER_SECONDS, Catalog
 from forge_ipy.errors import SettingError
+from forge_ipy.providers import registry
 from forge_ipy.testing import FakeModel
 
 TTL = 100.0
@@ -108,10 +109,14 @@ def test_a_hit_is_the_same_listing_and_tuple_with_no_request(two, catalog):
     assert third.models is second.models
     assert names(second) == names(first)
     assert all(p.from_cache and p.ok and not p.stale for p in second.providers)
-    # The listing holds the cached Model objects themselves: no copies.
+    # The listing holds each entry's models enriched once: the cached facts, not copies of
+    # copies, so a hit hands out the very same Model objects.
     entry = catalog.cache.entries()["openai"]
-    assert [m for m in second.models if m.provider_id == "openai"] == list(entry.models)
-    assert all(a is b for a, b in zip(second.by_provider()["openai"], entry.models, strict=True))
+    enriched = facts.enrich(entry.models, registry.all_specs()["openai"])
+    assert [m for m in second.models if m.provider_id == "openai"] == list(enriched)
+    assert all(a is b for a, b in zip(second.by_provider()["openai"],
+                                      catalog.get_all_models(TWO, settings=MODERATE)
+                                      .by_provider()["openai"], strict=True))
 
 
 def test_every_refresh_is_stored(loopback, serve, catalog, clock):
@@ -633,3 +638,33 @@ def test_a_stopped_local_ollama_is_remembered_and_probed_again_later(two, catalo
     assert catalog.get_all_models(settings=MODERATE).status("ollama") is None
     catalog.wait_background(timeout=10)
     assert catalog.cache.entries()["ollama"].fetched_at == clock.now
+
+
+def test_a_listing_fetches_the_live_catalog_of_facts_behind_it(loopback, serve, catalog,
+                                                              monkeypatch):
+    """The catalog of model facts is fetched behind a listing, never before it: the first
+    listing is served with the snapshot's facts, the next one with the live catalog's."""
+    from forge_ipy.testing import add_document, document_url, models_dev_document
+
+    loopback.add("openai", [FakeModel("my-private-model")])
+    # The catalog answers slowly: a listing served from the cache must not wait for it.
+    add_document(loopback, "facts", models_dev_document(
+        {"openai": {"my-private-model": {"limit": {"context": 777_000, "output": 7}}}}),
+        latency=1.0)
+    serve()
+    catalog.get_all_models(["openai"], settings=MODERATE)  # facts off: the list is cached
+    monkeypatch.setenv("FORGE_MODEL_FACTS_URL", document_url(loopback, "facts"))
+
+    first = catalog.get_all_models(["openai"], settings=MODERATE)
+    assert first.models[0].context_length is None  # the snapshot knows no such model
+    catalog.wait_background(timeout=10)
+
+    second = catalog.get_all_models(["openai"], settings=MODERATE)
+    assert second.models[0].context_length == 777_000
+    assert "catalog" in second.models[0].facts_from
+    assert len(loopback.requests_for("facts")) == 1
+    assert counts_of(loopback, "openai") == 1  # the provider itself was asked once
+
+
+def counts_of(loopback, provider_id: str) -> int:
+    return len(loopback.requests_for(provider_id))

@@ -233,7 +233,9 @@ def test_forge_models_text_is_sorted_and_the_table_iterates_and_filters(ip, serv
     ("--search LLAMA3", {"ollama/llama3.2:latest"}, None),
     ("-s ollama", {"ollama/llama3.2:latest", "ollama/qwen2.5-coder:7b"}, None),
     ("-p openrouter --tools", {"openrouter/openai/gpt-4o"}, {"openrouter"}),
-    ("--tools -s gpt", {"openrouter/openai/gpt-4o"}, None),
+    # OpenAI lists no tools; the catalog of model facts says these call them.
+    ("--tools -s gpt", {"openai/gpt-4o", "openai/gpt-4o-mini", "openrouter/openai/gpt-4o"},
+     None),
 ])
 def test_forge_models_options(ip, served, line, expected, asked):
     table = ip.run_line_magic("forge_models", line)
@@ -418,11 +420,13 @@ def test_config_strategy_fresh_takes_effect_on_the_next_call(ip, served, capsys)
     ("model_cache_ttl_seconds", "-5", "positive number"),
     ("provider_timeout_seconds", "0", "positive number"),
     ("model_cache_ttl_seconds", "True", "expected a float"),
+    ("model_facts_url", '"models.dev"', "http(s):// URL"),
 ])
 def test_config_refuses_a_bad_value_and_keeps_the_previous_one(ip, capsys, caplog, name, bad,
                                                                allowed):
     good = {"model_cache_strategy": '"aggressive"', "model_cache_refresh": '"block"',
-            "model_cache_ttl_seconds": "120", "provider_timeout_seconds": "3"}[name]
+            "model_cache_ttl_seconds": "120", "provider_timeout_seconds": "3",
+            "model_facts_url": '"off"'}[name]
     magics = ip.magics_manager.registry["ForgeMagics"]
     assert cell(ip, capsys, f"%config ForgeMagics.{name} = {good}")[0].success
     kept = getattr(magics, name)

@@ -142,7 +142,7 @@ def test_models_table_groups_by_provider_with_states(executed: Any) -> None:
 def test_filters(executed: Any) -> None:
     tools = _texts(_cell(executed, "%forge_models --tools"))
     assert "openai/gpt-4o" in tools  # OpenRouter's, which says it calls tools
-    assert "deepseek-chat" not in tools
+    assert "llama-3.3-70b-instruct" not in tools  # OpenRouter says it does not
     anthropic = _html(_cell(executed, "%forge_models -p anthropic"))
     assert "Anthropic (2)" in anthropic
     assert "OpenAI" not in anthropic
@@ -151,7 +151,9 @@ def test_filters(executed: Any) -> None:
     assert "gpt-4o" not in search
     python = _cell(executed, 'import forge_ipy\n\nmodels = forge_ipy.get_all_models()\n'
                              '[m.full_name for m in models.filter("gpt", tools=True)]')
-    assert _texts(python).strip() == "['openrouter/openai/gpt-4o']"
+    # OpenAI's own list says nothing of tools: the catalog of model facts does.
+    assert _texts(python).strip() == (
+        "['openai/gpt-4o', 'openai/gpt-4o-mini', 'openrouter/openai/gpt-4o']")
 
 
 def test_select_by_name_switches_the_provider(executed: Any) -> None:

@@ -22,10 +22,30 @@ def test_folders_follow_their_variables(tmp_path):
     assert settings.cache_dir() == tmp_path / "cache"
 
 
-def test_defaults():
+def test_defaults(monkeypatch):
+    monkeypatch.delenv("FORGE_MODEL_FACTS_URL")  # the test suite's own: never models.dev
     assert resolve_settings() == Settings(
         model_cache_strategy="moderate", model_cache_ttl_seconds=3600.0,
-        model_cache_refresh="background", provider_timeout_seconds=10.0)
+        model_cache_refresh="background", provider_timeout_seconds=10.0,
+        model_facts_url="https://models.dev/api.json")
+
+
+@pytest.mark.parametrize("given, kept", [
+    ("OFF", "off"), (" https://facts.example/api.json ", "https://facts.example/api.json"),
+    ("http://127.0.0.1:8080/api.json", "http://127.0.0.1:8080/api.json"),
+])
+def test_model_facts_url_takes_a_url_or_off(monkeypatch, given, kept):
+    monkeypatch.setenv("FORGE_MODEL_FACTS_URL", given)
+    assert resolve_settings().model_facts_url == kept
+
+
+@pytest.mark.parametrize("bad", ["models.dev/api.json", "ftp://x/api.json", "https://",
+                                 "https://user:secret@x/a b", "", 5])
+def test_model_facts_url_refuses_anything_else_without_echoing_it(bad):
+    with pytest.raises(SettingError) as raised:
+        resolve_settings({"model_facts_url": bad})
+    message = str(raised.value)
+    assert "model_facts_url" in message and "off" in message and "secret" not in message
 
 
 def test_precedence_override_env_config_default(tmp_path, monkeypatch):

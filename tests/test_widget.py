@@ -115,7 +115,7 @@ def test_current_model_is_preselected_and_same_id_told_apart(all_providers):
     assert "deepseek/gpt-4o" in values(picker, "deepseek")
     # The same id under two providers: two options, two values, each in its provider's group.
     options = [o for g in picker.groups if g["kind"] == "provider" for o in g["options"]
-               if o[1] == "gpt-4o"]
+               if o[0].split("/", 1)[1] == "gpt-4o"]  # labels now carry facts
     assert sorted(value for value, _ in options) == ["deepseek/gpt-4o", "openai/gpt-4o"]
     assert values(picker, "recents") == ["deepseek/gpt-4o"]
     assert dict(group(picker, "recents")["options"])["deepseek/gpt-4o"] == "gpt-4o  · DeepSeek"
@@ -183,7 +183,7 @@ def test_favourites_and_recents_are_groups_above_the_providers(all_providers):
     assert [g["label"] for g in picker.groups[:2]] == ["Favourites", "Recently used"]
     assert values(picker, "favourites") == ["gemini/gemini-2.5-pro", "openai/gpt-4o"]
     assert dict(group(picker, "favourites")["options"])["gemini/gemini-2.5-pro"] == \
-        "gemini-2.5-pro  1.05M  · Google Gemini"
+        "gemini-2.5-pro  1.05M  tools  · Google Gemini"  # tools: from the catalog
     assert saved_state()["favourites"] == ["gemini/gemini-2.5-pro", "openai/gpt-4o"]
 
     frontend_sends(picker, {"type": "favourite", "value": "gemini/gemini-2.5-pro"})

@@ -53,6 +53,10 @@ class ForgeMagics(Magics):
     provider_timeout_seconds = _Seconds(
         None, allow_none=True, config=True,
         help="The most one provider may take, all pages included.")
+    model_facts_url = Unicode(
+        None, allow_none=True, config=True,
+        help="Where the live catalog of model facts comes from (models.dev's api.json "
+             "shape); off: the bundled snapshot only.")
 
     @validate(*SETTING_NAMES)
     def _validate_setting(self, proposal: dict[str, Any]) -> Any:

@@ -73,10 +73,34 @@ async def _add_documents(
     return models
 
 
+async def fetch_document(
+    client: httpx.AsyncClient, access: ProviderAccess, *, headers: dict[str, str] | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> bytes:
+    """The body of one GET of `access.root`, with the listing's protections (no redirects,
+    the size cap, errors as ProviderError); unparsed, so a big document is parsed off the loop.
+    """
+    _check_root(access)
+    _, body = await _get_body(client, access, PageRequest(""), headers or {}, max_body_bytes)
+    return body
+
+
 async def _get_json(
     client: httpx.AsyncClient, access: ProviderAccess, request: PageRequest,
     headers: dict[str, str], max_body_bytes: int,
 ) -> Any:
+    response, body = await _get_body(client, access, request, headers, max_body_bytes)
+    try:
+        return json.loads(body)
+    except ValueError:
+        kind = response.headers.get("content-type", "unknown type").split(";")[0]
+        raise _error(access, "bad_response", f"answer is not JSON ({kind})") from None
+
+
+async def _get_body(
+    client: httpx.AsyncClient, access: ProviderAccess, request: PageRequest,
+    headers: dict[str, str], max_body_bytes: int,
+) -> tuple[httpx.Response, bytes]:
     url = access.root + request.path
     try:
         async with client.stream("GET", url, params=request.params, headers=headers) as response:
@@ -94,11 +118,7 @@ async def _get_json(
     except (httpx.InvalidURL, ValueError, OverflowError):
         raise _invalid_root(access) from None
     _check_status(response, body, access)
-    try:
-        return json.loads(body)
-    except ValueError:
-        kind = response.headers.get("content-type", "unknown type").split(";")[0]
-        raise _error(access, "bad_response", f"answer is not JSON ({kind})") from None
+    return response, body
 
 
 async def _read_capped(

@@ -218,7 +218,7 @@ def check_groups(list_box: Any) -> None:
     assert [o["value"] for o in by_label["Anthropic"]["options"]] == [
         "anthropic/claude-haiku-4-5", "anthropic/claude-sonnet-4-5"]
     assert [o["text"] for o in by_label["Google Gemini"]["options"]] == [
-        "gemini-2.5-flash 1.05M", "gemini-2.5-pro 1.05M"]  # columns: no-break spaces
+        "gemini-2.5-flash 1.05M tools", "gemini-2.5-pro 1.05M tools"]  # nbsp columns; tools: facts
     assert by_label["Favourites"]["options"] == [
         {"value": "anthropic/claude-sonnet-4-5",
          "text": "claude-sonnet-4-5 200k tools · Anthropic"}]
