@@ -183,7 +183,7 @@ def test_favourites_and_recents_are_groups_above_the_providers(all_providers):
     assert [g["label"] for g in picker.groups[:2]] == ["Favourites", "Recently used"]
     assert values(picker, "favourites") == ["gemini/gemini-2.5-pro", "openai/gpt-4o"]
     assert dict(group(picker, "favourites")["options"])["gemini/gemini-2.5-pro"] == \
-        "gemini-2.5-pro  1.05M  tools  · Google Gemini"  # tools: from the catalog
+        "gemini-2.5-pro  1.05M  tools  reasoning  $1.25 / $10  · Google Gemini"  # the catalog
     assert saved_state()["favourites"] == ["gemini/gemini-2.5-pro", "openai/gpt-4o"]
 
     frontend_sends(picker, {"type": "favourite", "value": "gemini/gemini-2.5-pro"})
@@ -311,7 +311,9 @@ def test_two_thousand_models_keep_the_state_compact(loopback, serve):
     picker = make_picker()
     elapsed = time.monotonic() - started
 
-    assert sum(len(g["options"]) for g in picker.groups) == 2000
+    # one in twenty is an embedding model: not offered where its provider says so (Gemini,
+    # OpenRouter, Groq, Mistral); the others' are named by nothing and stay offered
+    assert sum(len(g["options"]) for g in picker.groups) == 2000 - 4 * 12
     synced = picker.keys
     assert len(synced) < 30, "one trait per model would show here"
     size = len(json.dumps(picker.groups))
@@ -319,7 +321,7 @@ def test_two_thousand_models_keep_the_state_compact(loopback, serve):
     assert len(picker.comm.updates()) <= 2 * len(providers) + 2
     assert elapsed < 10
     assert len(repr(picker)) < 200
-    assert repr(picker) == "<ModelPicker value='': 2000 models from 8 providers>"
+    assert repr(picker) == "<ModelPicker value='': 1952 models from 8 providers>"
 
 
 def test_closed_picker_stops_updating(loopback, serve):
@@ -376,4 +378,4 @@ def test_the_picker_offers_chat_models_with_their_facts(loopback, serve):
          "deepseek-r1-distill-llama-70b  128k  tools  reasoning"]]
     assert group(picker, "together")["options"] == [
         ["together/meta-llama/Llama-3.3-70B-Instruct-Turbo",
-         "meta-llama/Llama-3.3-70B-Instruct-Turbo  128k  $0.88 / $0.88"]]
+         "meta-llama/Llama-3.3-70B-Instruct-Turbo  128k  tools  $0.88 / $0.88"]]  # catalog
