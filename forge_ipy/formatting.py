@@ -42,9 +42,9 @@ def format_price(model: Model) -> str:
 
 def format_model_line(model: Model) -> str:
     """`o3  200k  tools  reasoning  $2 / $8`: id, context window, tools and reasoning marks,
-    price in / out per million tokens (unknown parts left out)."""
+    price in / out per million tokens, `deprecated` or `retired` (unknown parts left out)."""
     parts = [model.id, format_tokens(model.context_length), format_tools(model.tools),
-             format_reasoning(model.reasoning), format_price(model)]
+             format_reasoning(model.reasoning), format_price(model), model.status or ""]
     return "  ".join(part for part in parts if part)
 
 

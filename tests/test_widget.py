@@ -371,11 +371,14 @@ def test_the_picker_offers_chat_models_with_their_facts(loopback, serve):
                                     tools=True, reasoning=True),
                           FakeModel("whisper-large-v3", kind="audio"),
                           FakeModel("gemma2-9b-it", status="retired")])
+    loopback.add("openrouter", [FakeModel("vendor/old-model", status="deprecated")])
     serve()
     picker = make_picker()
     assert group(picker, "groq")["options"] == [
         ["groq/deepseek-r1-distill-llama-70b",
          "deepseek-r1-distill-llama-70b  128k  tools  reasoning"]]
+    assert group(picker, "openrouter")["options"] == [
+        ["openrouter/vendor/old-model", "vendor/old-model  no tools  deprecated"]]
     assert group(picker, "together")["options"] == [
         ["together/meta-llama/Llama-3.3-70B-Instruct-Turbo",
          "meta-llama/Llama-3.3-70B-Instruct-Turbo  128k  tools  $0.88 / $0.88"]]  # catalog
