@@ -133,6 +133,20 @@ def test_fireworks_kind_and_supports_fields(models_of):
     assert models["llama-v3p1-8b"].kind == "completion"
 
 
+def test_a_vllm_server_gives_its_context(loopback, fetch, monkeypatch, tmp_path):
+    vllm = {"owned_by": "vllm", "root": "Qwen/Qwen3-8B", "parent": None,
+            "max_model_len": 32768, "permission": [{"id": "modelperm-1", "allow_sampling": True}]}
+    loopback.add("local", [FakeModel("Qwen/Qwen3-8B", fields=vllm)], wire="openai", key=None)
+    config = tmp_path / "config" / "config.toml"
+    config.parent.mkdir()
+    config.write_text(f'[providers.local]\nbase_url = "{loopback.root("local")}"\n')
+
+    [result] = fetch()
+
+    assert [(m.id, m.context_length, m.facts_from) for m in result.models] == [
+        ("Qwen/Qwen3-8B", 32768, ("provider",))]
+
+
 @pytest.mark.parametrize("provider_id", ["openai", "deepseek", "xai", "cerebras"])
 def test_lists_without_signals_leave_kind_to_the_catalog(models_of, provider_id):
     [model] = models_of(provider_id, [FakeModel("text-embedding-3-small", kind="embedding")])

@@ -4,7 +4,7 @@ OpenAI itself sends ids only. Others add fields to the same shape, read here sin
 adds to it: Groq `context_window`, `max_completion_tokens`, `active` and the listing format's
 modalities, `supported_features` and `pricing` (wire.listing_fields); Mistral
 `max_context_length`, `capabilities`, `deprecation`; Fireworks `kind`, `supports_*`,
-`context_length`. Pages follow `has_more` + `after` when a server offers them.
+`context_length`; vLLM `max_model_len`. Pages follow `has_more` + `after` when a server offers them.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def to_model(provider_id: str, item: dict[str, Any]) -> Model:
     facts: dict[str, Any] = {
         "context_length": as_positive(
             item.get("context_window") or item.get("max_context_length")
-            or item.get("context_length")),
+            or item.get("context_length") or item.get("max_model_len")),
         "max_output_tokens": as_positive(item.get("max_completion_tokens")
                                          or item.get("max_tokens")),
         "status": "retired" if item.get("active") is False else None,  # Groq: no longer served
