@@ -1,7 +1,8 @@
 """forge-ipy: every model of every logged-in LLM provider in one list, and one place to pick.
 
 In IPython or Jupyter: `%load_ext forge_ipy`, then `%forge_models` and `%forge_select`.
-From Python: `get_all_models()`, `select(name)`, `current()`. From a shell: `forge-ipy`.
+From Python: `get_all_models()`, `select(name)`, `current()`, then `chat(prompt)` or
+`client()` to use the pick. From a shell: `forge-ipy`.
 
 Imports are lazy so that `%load_ext` and shell completion stay fast.
 """
@@ -14,6 +15,10 @@ __all__ = [
     "ForgeError",
     "Model",
     "ModelListing",
+    "Reply",
+    "achat",
+    "chat",
+    "client",
     "current",
     "get_all_models",
     "load_ipython_extension",
@@ -26,23 +31,27 @@ __all__ = [
 if TYPE_CHECKING:
     from typing import Any
 
+    from . import chat
     from .catalog import current, get_all_models, refresh, select, stats
+    from .chat import Reply, achat, client
     from .domain import Model, ModelListing
     from .errors import ForgeError
 
 _LAZY = {
     "get_all_models": "catalog", "select": "catalog", "current": "catalog",
     "refresh": "catalog", "stats": "catalog", "Model": "domain", "ModelListing": "domain",
-    "ForgeError": "errors",
+    "ForgeError": "errors", "Reply": "chat", "achat": "chat", "client": "chat",
 }
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name == "chat":  # the subpackage is itself callable: forge_ipy.chat("...")
+        return importlib.import_module(".chat", __name__)
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'forge_ipy' has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(f".{module}", __name__), name)
 
 

@@ -9,9 +9,7 @@ in docs/cache-format.md. Nothing here knows about HTTP.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -21,14 +19,23 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from . import cache_rules
+from .cache_rules import FILE_NAME, SCHEMA
 from .domain import Model
-from .files import atomic_write
-from .settings import cache_dir
+from .files import (
+    CACHE_FILE_BYTES,
+    DamagedFileError,
+    atomic_write,
+    make_folder,
+    parse_json,
+    read_json,
+    read_regular,
+    to_json,
+)
+from .settings import cache_dir, file_stamp
 
-SCHEMA = 2
-FILE_NAME = "models.json"
 LOCK_TIMEOUT_SECONDS = 10.0
-CLOCK_SKEW_SECONDS = 300.0  # how far ahead of ours another machine's clock may be
+MAX_STATS_BYTES = 1 << 20  # the counters log is folded into one line past 64 KB
 
 log = logging.getLogger("forge_ipy")
 _models_adapter = TypeAdapter(tuple[Model, ...])
@@ -48,34 +55,34 @@ class CacheEntry:
                 "fetched_at": self.fetched_at,
                 "models": _models_adapter.dump_python(self.models, mode="json")}
 
+    def listed_names(self) -> list[str]:
+        """Ids of the models listed by default, as far as the provider's answer tells."""
+        return [m.id for m in self.models if m.listed_by_default]
+
     def size_bytes(self) -> int:
         """The models' size as compact JSON: what the entry costs in the file."""
         return len(_models_adapter.dump_json(self.models))
 
 
 def _entry_from_json(pid: str, raw: Any) -> CacheEntry:
-    if not isinstance(raw, dict) or not isinstance(raw.get("fingerprint"), str):
-        raise ValueError("entry has no fingerprint")
-    fetched_at = raw.get("fetched_at")
-    if (not isinstance(fetched_at, int | float) or isinstance(fetched_at, bool)
-            or not math.isfinite(fetched_at)
-            or fetched_at > time.time() + CLOCK_SKEW_SECONDS):
-        # From the future (a clock that ran ahead, a damaged file): it would never expire
-        # and never give way to a newer fetch.
-        raise ValueError("entry has no usable fetch time")
-    rows = raw.get("models")
-    if not isinstance(rows, list):
-        raise ValueError("entry has no model list")
-    rows = [{**row, "provider_id": pid} if isinstance(row, dict) else row for row in rows]
+    fault = cache_rules.entry_fault(raw, time.time())
+    if fault is not None:
+        raise ValueError(fault)
+    rows = [{**row, "provider_id": pid} if isinstance(row, dict) else row
+            for row in raw["models"]]
     models = _models_adapter.validate_python(rows)
-    return CacheEntry(pid, raw["fingerprint"], float(fetched_at), models)
+    return CacheEntry(pid, raw["fingerprint"], float(raw["fetched_at"]), models)
 
 
 class CacheFile:
     """`models.json`: read without a lock (writes are atomic), written merged under one."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None,
+                 listed: Callable[[CacheEntry], list[str]] = CacheEntry.listed_names) -> None:
         self.path = path or cache_dir() / FILE_NAME
+        # The names an entry offers to shell completion; the catalog hands in one that sees
+        # the model facts too (a provider rarely says which model embeds or draws).
+        self.listed = listed
         self.read_only = False  # set when the file is from a newer forge-ipy
         self._warned: set[str] = set()
         self._locked = False  # this object holds the lock (inside `write`)
@@ -97,46 +104,42 @@ class CacheFile:
         """Valid-looking entries by provider id; bad files are set aside, never fatal."""
         self._read_signature = self.signature()
         try:
-            text = self.path.read_text(encoding="utf-8")
+            data = read_json(self.path, CACHE_FILE_BYTES)
         except FileNotFoundError:
             return {}
-        except UnicodeDecodeError:
-            text = ""  # not text at all: corrupt, set aside below
+        except DamagedFileError as exc:
+            if self.path.is_file():  # damaged content: set aside and rebuilt
+                self._set_aside(f"{exc}")
+                return {}
+            # A folder or a pipe is someone's: left alone.
+            self._warn("unreadable", f"cannot read the model cache {self.path} (it {exc}); "
+                       "fetching instead. Remove it, or run `forge-ipy cache clear`")
+            return {}
         except OSError as exc:
             self._warn("unreadable", f"cannot read the model cache {self.path} ({exc}); "
                        "fetching instead. Fix its permissions or remove it")
             return {}
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict) or not isinstance(data.get("schema"), int):
-            self._set_aside("is not a forge-ipy cache (empty, truncated or not JSON)")
-            return {}
         return self._entries(data)
 
-    def _entries(self, data: dict[str, Any]) -> dict[str, CacheEntry]:
-        schema = data["schema"]
-        if schema > SCHEMA:
-            self.read_only = True
+    def _entries(self, data: Any) -> dict[str, CacheEntry]:
+        verdict, raw_entries = cache_rules.file_verdict(data)
+        self.read_only = verdict == cache_rules.NEWER
+        if verdict == cache_rules.NEWER:
             self._warn("newer", f"{self.path} was written by a newer forge-ipy (schema "
-                       f"{schema}); leaving it untouched and keeping lists in memory only")
-            return {}
-        self.read_only = False
-        if schema < SCHEMA:
+                       f"{data['schema']}); leaving it untouched and keeping lists in memory "
+                       "only")
+        elif verdict == cache_rules.OLDER:
             # Schema 1 entries carry no fingerprint: dropped, refetched, rewritten as schema 2.
-            self._warn("older", f"{self.path} is from an older forge-ipy (schema {schema}); "
-                       "its lists are fetched again and the file rewritten")
-            return {}
-        raw_entries = data.get("entries")
-        if not isinstance(raw_entries, dict):
-            self._set_aside("has no entries table")
-            return {}
+            self._warn("older", f"{self.path} is from an older forge-ipy (schema "
+                       f"{data['schema']}); its lists are fetched again and the file rewritten")
+        elif verdict == cache_rules.CORRUPT:
+            self._set_aside("is not a forge-ipy cache (empty, truncated, not JSON or no "
+                            "entries table)")
         entries = {}
         for pid, raw in raw_entries.items():
             try:
                 entries[pid] = _entry_from_json(pid, raw)
-            except (ValueError, ValidationError):
+            except (ValueError, ValidationError, RecursionError):
                 self._warn(f"entry:{pid}", f"dropped the cached {pid} list in {self.path}: "
                            "it is malformed; it will be fetched again")
         return entries
@@ -153,7 +156,7 @@ class CacheFile:
         if self.read_only:
             return {}
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            make_folder(self.path.parent)
             with FileLock(self.lock_path, timeout=LOCK_TIMEOUT_SECONDS):
                 self._locked = True
                 entries = self.read()
@@ -167,7 +170,8 @@ class CacheFile:
                         entries[pid] = entry
                 payload = {"schema": SCHEMA,
                            "entries": {pid: e.to_json() for pid, e in sorted(entries.items())}}
-                atomic_write(self.path, json.dumps(payload, separators=(",", ":")))
+                atomic_write(self.path, to_json(payload, separators=(",", ":")))
+                self._write_index(entries)
                 return entries
         except (OSError, Timeout) as exc:
             self._warn("write", f"cannot write the model cache {self.path} ({exc}); "
@@ -175,6 +179,42 @@ class CacheFile:
             return {}
         finally:
             self._locked = False
+
+    @property
+    def index_path(self) -> Path:
+        return self.path.with_name(cache_rules.INDEX_NAME)
+
+    def _write_index(self, entries: Mapping[str, CacheEntry]) -> None:
+        """Rewrite the names index that shell completion reads, tied to the file just written.
+
+        A failure costs completion speed only (it then offers nothing and asks for a refresh).
+        """
+        stamp = file_stamp(str(self.path))
+        if stamp is None:
+            return
+        rows = {pid: (entry.fingerprint, entry.fetched_at, self.listed(entry))
+                for pid, entry in sorted(entries.items())}
+        try:
+            atomic_write(self.index_path, cache_rules.names_index(stamp, rows))
+        except OSError as exc:
+            log.debug("cannot write the names index %s: %s", self.index_path, exc)
+
+    def reset(self) -> None:
+        """Replace whatever is at the path with an empty cache (`forge-ipy cache clear`: what
+        a user reaches for when something is wrong, so it works even without the lock)."""
+        from filelock import FileLock, Timeout
+
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(FileLock(self.lock_path, timeout=LOCK_TIMEOUT_SECONDS))
+            except (OSError, Timeout) as exc:
+                log.warning("cannot lock the model cache %s (%s); clearing it anyway",
+                            self.path, exc)
+            if self.path.is_dir() and not self.path.is_symlink():  # someone's: moved aside
+                os.replace(self.path, self.path.with_name(
+                    f"{self.path.name}.corrupt-{int(time.time())}"))
+            atomic_write(self.path, to_json({"schema": SCHEMA, "entries": {}}))
+        self.read_only = False
 
     def _set_aside(self, why: str) -> None:
         """Move the bad file aside, under the lock and only if it is still the file we read:
@@ -224,8 +264,8 @@ def add_to_totals(path: Path, delta: CacheCounters, now: float) -> None:
     counts = vars(delta)
     if not any(counts.values()):
         return
-    line = json.dumps({"at": now, **counts}, separators=(",", ":")) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    line = to_json({"at": now, **counts}, separators=(",", ":")) + "\n"
+    make_folder(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line.encode())
@@ -233,24 +273,37 @@ def add_to_totals(path: Path, delta: CacheCounters, now: float) -> None:
         os.close(fd)
 
 
+MAX_EPOCH = 1e11  # seconds: the year 5138
+MAX_COUNT = 1 << 53
+
+
+def _plausible(value: object, most: float) -> bool:
+    """A number from the log that arithmetic can use: not a bool, NaN, infinity or a
+    400-digit integer (compared first, which Python does exactly)."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and 0 <= value <= most)
+
+
 def read_totals(path: Path) -> dict[str, Any]:
     """The counts of every process added up, with `since` (the earliest); {} when none."""
     totals: dict[str, Any] = {}
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
+        lines = read_regular(path, MAX_STATS_BYTES).splitlines()
+    except (OSError, DamagedFileError) as exc:
+        if not isinstance(exc, FileNotFoundError):
+            log.warning("ignoring the cache counters in %s (%s); remove the file", path, exc)
         return totals
     for line in lines:
         try:
-            row = json.loads(line)
-        except ValueError:
+            row = parse_json(line)
+        except DamagedFileError:
             continue  # a damaged line costs its own counts only
-        if not isinstance(row, dict) or not isinstance(row.get("at"), int | float):
+        if not isinstance(row, dict) or not _plausible(row.get("at"), MAX_EPOCH):
             continue
         totals["since"] = min(totals.get("since", row["at"]), row["at"])
         for name in vars(CacheCounters()):
             count = row.get(name)
-            if isinstance(count, int) and not isinstance(count, bool):
+            if isinstance(count, int) and _plausible(count, MAX_COUNT):
                 totals[name] = totals.get(name, 0) + count
     return totals
 
@@ -304,7 +357,14 @@ class ModelCache:
     def clear(self, provider_ids: Iterable[str] | None = None) -> list[str]:
         """Forget entries (all, or these providers') in memory and on disk; returns their ids."""
         self.sync()
-        ids = list(self._entries) if provider_ids is None else list(provider_ids)
+        if provider_ids is None:  # everything: whatever the file holds, even a damaged one
+            ids = list(self._entries)
+            self._entries.clear()
+            if not self.file.read_only:  # a newer forge-ipy's file is its business
+                self.file.reset()
+            self._seen_signature = None
+            return ids
+        ids = list(provider_ids)
         self.invalidate(dict.fromkeys(ids))
         return ids
 
@@ -344,7 +404,7 @@ class ModelCache:
         with FileLock(self.file.lock_path, timeout=LOCK_TIMEOUT_SECONDS):
             totals = read_totals(path)
             since = totals.pop("since", self.clock())
-            atomic_write(path, json.dumps({"at": since, **totals}) + "\n")
+            atomic_write(path, to_json({"at": since, **totals}) + "\n")
 
     def stats(self) -> dict[str, Any]:
         now = self.clock()

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import facts, selection
+from . import cache_rules, facts, selection
 from .cache import FILE_NAME, CacheEntry, ModelCache
 from .domain import Model, ModelListing, sort_models
 from .errors import SettingError
@@ -61,6 +61,7 @@ class Catalog:
                  clock: Callable[[], float] = time.time,
                  max_body_bytes: int | None = None) -> None:
         self.cache = cache or ModelCache(clock=clock)
+        self.cache.file.listed = _listed_names
         self.clock = clock
         self._loop = loop or background_loop()
         self._max_body_bytes = max_body_bytes
@@ -170,8 +171,8 @@ class Catalog:
         if is_absent(access, entry):  # probe a stopped local server again, now and then
             expired = now - entry.fetched_at > ABSENT_RECHECK_SECONDS
             return None if not expired else settings.model_cache_refresh == "block"
-        expired = (settings.model_cache_strategy == "moderate"
-                   and now - entry.fetched_at > settings.model_cache_ttl_seconds)
+        expired = cache_rules.is_expired(entry.fetched_at, now, settings.model_cache_strategy,
+                                         settings.model_cache_ttl_seconds)
         if not expired:
             counters.hits += 1
             log.debug("cache hit: %s", access.id)
@@ -229,6 +230,8 @@ class Catalog:
 
     async def _fetch_now(self, plan: _Plan, settings: Settings,
                          on_update: OnUpdate | None) -> ModelListing:
+        import asyncio  # here: serving the cache loads no asyncio
+
         waiting = {a.id for a in plan.fetch_now}
         fresh: set[str] = set()
         entries = dict(plan.entries)
@@ -243,7 +246,9 @@ class Catalog:
         async for access, result in self._aggregator.fetch_each(
                 plan.fetch_now, timeout=settings.provider_timeout_seconds):
             waiting.discard(access.id)
-            entry = self._record(access, result)
+            # Storing writes the file and may wait for its lock: never on the loop, where it
+            # would stall every other provider's clock (docs/architecture.md, threads).
+            entry = await asyncio.to_thread(self._record, access, result)
             if entry is not None:
                 entries[access.id] = entry
                 fresh.add(access.id)
@@ -252,10 +257,12 @@ class Catalog:
                                     frozenset(fresh))
 
     def _fetch_behind(self, accesses: Sequence[ProviderAccess], settings: Settings) -> None:
+        import asyncio
+
         async def refresh() -> None:
             async for access, result in self._aggregator.fetch_each(
                     accesses, timeout=settings.provider_timeout_seconds):
-                self._record(access, result)
+                await asyncio.to_thread(self._record, access, result)
 
         future = self._loop.submit(refresh())
         self._pending.add(future)
@@ -339,6 +346,17 @@ class Catalog:
 
     def toggle_favourite(self, full_name: str) -> tuple[str, ...]:
         return toggle_favourite(full_name).favourites
+
+
+def _listed_names(entry: CacheEntry) -> list[str]:
+    """The names shell completion offers for `entry`: those a listing shows by default, the
+    model facts included (the index is written from a worker thread, never the loop)."""
+    try:
+        spec = all_specs().get(entry.provider_id)
+    except SettingError:  # a broken config.toml: what the provider said
+        spec = None
+    models = facts.enrich(entry.models, spec) if spec else entry.models
+    return [m.id for m in models if m.listed_by_default]
 
 
 _default: Catalog | None = None

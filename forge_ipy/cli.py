@@ -6,8 +6,6 @@ runs it on every Tab.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -31,11 +29,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     from .errors import ForgeError, describe_os_error
+    from .text import printable
 
     try:
         return options.run(options)
-    except ForgeError as exc:
-        print(f"forge-ipy: {exc}", file=sys.stderr)
+    except ForgeError as exc:  # may quote a model id: never a raw control character
+        print(f"forge-ipy: {printable(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -54,6 +53,7 @@ EPILOG = """settings (environment > config.toml > default):
   FORGE_MODEL_CACHE_TTL_SECONDS   TTL for moderate                      (3600)
   FORGE_MODEL_CACHE_REFRESH       background | block, on expiry         (background)
   FORGE_PROVIDER_TIMEOUT_SECONDS  the most one provider may take        (10)
+  FORGE_CHAT_TIMEOUT_SECONDS      the most one chat reply may take      (120)
 
 files: config.toml, credentials.json and state.json in the config folder
 ($FORGE_IPY_CONFIG_DIR); models.json in the cache folder ($FORGE_IPY_CACHE_DIR).
@@ -103,6 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help='print {"provider_id": ..., "model": ...} or null')
 
+    p = command("chat", cmd_chat, "Send a prompt to the selected model (or PROVIDER/MODEL, "
+                "for this call only): the reply streams to stdout, the footer (tokens, cost, "
+                "seconds) to stderr.")
+    p.add_argument("words", nargs="*", metavar="[PROVIDER/MODEL] [PROMPT]",
+                   help="the model, then the prompt; without a prompt it is read from "
+                   "standard input: forge-ipy chat < question.md > answer.md")
+    p.add_argument("--system", metavar="TEXT", help="a system prompt")
+    p.add_argument("--max-tokens", type=int, metavar="N", help="the most tokens the reply "
+                   "may have")
+    p.add_argument("--temperature", type=float, metavar="T", help="sampling temperature, "
+                   "0 to 2")
+
     p = command("login", cmd_login, "Save a provider's API key in the credential store "
                 "(mode 0600). The key is read without echo, or from standard input.")
     p.add_argument("provider", metavar="PROVIDER")
@@ -142,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # -- commands --------------------------------------------------------------------------
 def cmd_models(options: argparse.Namespace) -> int:
+    from .accounts import anyone_logged_in
     from .catalog import get_catalog
     from .domain import ModelListing
     from .formatting import (
@@ -152,12 +165,11 @@ def cmd_models(options: argparse.Namespace) -> int:
         model_row,
         porcelain_lines,
     )
-    from .providers.registry import logged_in
 
     catalog = get_catalog()
     providers = tuple(options.provider or ())
     listing = ModelListing((), ())
-    if logged_in(providers or None):
+    if anyone_logged_in(providers):
         listing = catalog.get_all_models(providers or None, refresh=options.refresh)
         catalog.wait_background(timeout=_background_budget())
         listing = listing.filter(all_kinds=options.all)
@@ -184,7 +196,9 @@ def cmd_models(options: argparse.Namespace) -> int:
 def _print_json(document: object) -> None:
     """Indented for a person at a terminal; one compact line for a pipe (json's C encoder
     only runs without indentation, 15x faster on 2,000 models)."""
-    print(json.dumps(document, indent=2 if sys.stdout.isatty() else None))
+    from .files import to_json
+
+    print(to_json(document, indent=2 if sys.stdout.isatty() else None))
 
 
 def _count(n: int, noun: str) -> str:
@@ -192,20 +206,10 @@ def _count(n: int, noun: str) -> str:
 
 
 def _nobody_logged_in(providers: tuple[str, ...]) -> int:
-    from .providers.registry import all_specs, resolve
+    from .accounts import not_logged_in
 
-    specs = all_specs()
-    if providers and all(specs[p].keyless for p in providers if p in specs):
-        roots = ", ".join(resolve(specs[p]).root for p in providers if p in specs)
-        print(f"forge-ipy: {', '.join(providers)} is not running at {roots}; start it, or set "
-              "FORGE_<ID>_BASE_URL to where it runs.", file=sys.stderr)
-        return 0
-    variables = [v for p in providers if p in specs for v in specs[p].key_envs[:1]]
-    which = ", ".join(providers) if providers else "any provider"
-    example = " or ".join(variables) if variables else "a key such as OPENAI_API_KEY"
-    login = providers[0] if len(providers) == 1 else "PROVIDER"
-    print(f"forge-ipy: not logged in to {which}. Set {example}, or run "
-          f"`forge-ipy login {login}`; `forge-ipy providers` lists them.", file=sys.stderr)
+    message, _ = not_logged_in(providers)
+    print(f"forge-ipy: {message}", file=sys.stderr)
     return 0
 
 
@@ -225,35 +229,24 @@ def _background_budget() -> float:
 
 
 def cmd_providers(options: argparse.Namespace) -> int:
-    from .formatting import format_table
-    from .providers.registry import all_specs, is_logged_in, resolve
+    from .accounts import provider_rows
+    from .catalog import get_catalog
+    from .formatting import format_providers, providers_json
 
-    rows = []
-    for spec in all_specs().values():
-        access = resolve(spec)
-        if spec.keyless:
-            source = "no key needed"
-        else:
-            source = access.key_source or "not set: " + " or ".join(spec.key_envs or ("login",))
-        # A keyless server at its default root counts only when it answers (DESIGN.md).
-        probed = spec.keyless and not access.root_explicit
-        rows.append({"id": spec.id, "name": spec.name, "logged_in": is_logged_in(access),
-                     "when_running": probed, "key_source": source, "api_root": access.root})
+    rows = provider_rows(get_catalog())
     if options.json:
-        _print_json(rows)
-        return 0
-    table = [[str(r["id"]), str(r["name"]), "if running" if r["when_running"] else
-              "yes" if r["logged_in"] else "no", str(r["key_source"]), str(r["api_root"])]
-             for r in rows]
-    print(format_table(["id", "name", "logged in", "key", "API root"], table))
+        _print_json(providers_json(rows, time.time()))
+    else:
+        print(format_providers(rows, time.time()))
     return 0
 
 
 def cmd_select(options: argparse.Namespace) -> int:
     from .catalog import get_catalog
+    from .text import printable
 
     catalog = get_catalog()
-    print(catalog.select(options.name).message)
+    print(printable(catalog.select(options.name).message))
     catalog.wait_background(timeout=_background_budget())
     return 0
 
@@ -264,20 +257,62 @@ def cmd_current(options: argparse.Namespace) -> int:
     selection = load_state().selection
     if options.json:
         payload = selection and {"provider_id": selection.provider_id, "model": selection.model}
-        print(json.dumps(payload))
+        _print_json(payload)
     elif selection is None:
         print("No model selected yet: run `forge-ipy select PROVIDER/MODEL`.", file=sys.stderr)
     else:
-        print(selection.full_name)
+        from .text import printable
+
+        print(printable(selection.full_name))
     return 0
+
+
+def cmd_chat(options: argparse.Namespace) -> int:
+    from .chat.service import ReplyStream, prepare
+    from .text import printable
+
+    name, prompt = _chat_words(options.words)
+    if prompt is None:
+        if sys.stdin.isatty():
+            print("forge-ipy: give a prompt: forge-ipy chat [PROVIDER/MODEL] \"PROMPT\", or "
+                  "pipe it in: forge-ipy chat < question.md", file=sys.stderr)
+            return 2
+        prompt = sys.stdin.read()
+    params = {k: v for k, v in (("max_tokens", options.max_tokens),
+                                ("temperature", options.temperature)) if v is not None}
+    replies = ReplyStream(prepare(prompt, model=name, system=options.system, **params))
+    interrupted = False
+    try:
+        for delta in replies:
+            sys.stdout.write(printable(delta, lines=True))
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        replies.close()  # keep what arrived; the footer says it was cut short
+        interrupted = True
+    finally:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    print(replies.reply.footer(), file=sys.stderr)
+    return 130 if interrupted else 0
+
+
+def _chat_words(words: list[str]) -> tuple[str | None, str | None]:
+    """(model, prompt) from the positional words: a first word naming a known provider's
+    model (`openai/gpt-4o`, no spaces) is the model; the rest is the prompt."""
+    from .providers.registry import all_specs
+
+    if words and " " not in words[0] and words[0].partition("/")[0] in all_specs() \
+            and "/" in words[0]:
+        return words[0], " ".join(words[1:]) or None
+    return None, " ".join(words) or None
 
 
 def cmd_login(options: argparse.Namespace) -> int:
     import getpass
 
-    from .credentials import save_key
+    from .accounts import known_provider, login
 
-    spec = _known_provider(options.provider)
+    spec = known_provider(options.provider)
     if spec.keyless:
         print(f"{spec.name} needs no key.", file=sys.stderr)
         return 0
@@ -289,30 +324,20 @@ def cmd_login(options: argparse.Namespace) -> int:
     if not key:
         print("forge-ipy: no key given; nothing saved.", file=sys.stderr)
         return 1
-    save_key(spec.id, key)
+    login(spec.id, key)
     print(f"Saved the {spec.name} key. Its cached model list is refreshed on next use.")
     return 0
 
 
 def cmd_logout(options: argparse.Namespace) -> int:
-    from .credentials import delete_key
+    from .accounts import logout
 
-    spec = _known_provider(options.provider)
-    if delete_key(spec.id):
+    spec, had_key = logout(options.provider)
+    if had_key:
         print(f"Removed the saved {spec.name} key.")
     else:
         print(f"No saved {spec.name} key (keys set in the environment stay in force).")
     return 0
-
-
-def _known_provider(provider_id: str) -> Any:
-    from .errors import SettingError
-    from .providers.registry import all_specs
-
-    specs = all_specs()
-    if provider_id not in specs:
-        raise SettingError(f"unknown provider {provider_id!r}; known: {', '.join(specs)}")
-    return specs[provider_id]
 
 
 def cmd_cache_stats(options: argparse.Namespace) -> int:
@@ -336,6 +361,8 @@ def cmd_cache_clear(options: argparse.Namespace) -> int:
 
 
 def cmd_cache_refresh(options: argparse.Namespace) -> int:
+    import contextlib
+
     from .catalog import get_catalog
     from .settings import cache_dir
 

@@ -1,38 +1,37 @@
 """The fast path behind shell completion: `forge-ipy complete models|providers [PREFIX]`.
 
-A TAB press must answer in a few milliseconds, so this module reads `models.json` with `json`
-and imports only the standard library and our standard-library-only base modules (settings,
-credentials, the provider table, the rule of what lists show): no httpx, pydantic, IPython
-or `forge_ipy.domain`.
+A TAB press must answer in a few milliseconds (BENCHMARKS.md: at most twice `python -c pass`),
+so this module reads the names index (`names.txt`, rewritten with every write of
+`models.json`) and imports only os, time and four small modules of ours: places (where
+files are), files (`read_regular`: never waits on a pipe), cache_rules (the same rules the
+full path follows: an entry counts only for the credential and API root in force now, and
+never from the future) and login_memo (who is logged in, worked out by the registry once and
+remembered until an input changes). No
+json, re, settings, registry, pathlib, dataclasses or pydantic on the way of a hit.
 It never prints an error: a missing, corrupt or newer-schema cache just completes nothing.
 
-When the cache lacks a logged-in provider or (strategy moderate/fresh) an entry is older than
-the TTL, it starts one detached `forge-ipy cache refresh --quiet`, so the next TAB is complete.
-At most one refresh runs at a time: the marker file `refresh.started` in the cache folder is
-created exclusively before spawning; the refresh deletes it when done, and a marker older than
-MARKER_LIFETIME seconds counts as abandoned.
+When the cache lacks a logged-in provider, holds no index for the current models.json, or
+(strategy moderate/fresh) an entry is older than the TTL, it starts one detached
+`forge-ipy cache refresh --quiet`, so the next TAB is complete. At most one refresh runs at a
+time: the marker file `refresh.started` in the cache folder is created exclusively before
+spawning; the refresh deletes it when done, and a marker older than MARKER_LIFETIME seconds
+counts as abandoned.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import sys
 import time
-from pathlib import Path
 
-from . import settings
-from .providers import registry
-from .shown import listed_by_default
+from . import cache_rules, login_memo, places
+from .files import CACHE_FILE_BYTES, FOLDER_MODE, read_regular
 
 # typing is not imported at run time: shell completion starts in this module.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-SCHEMA = 2
-CACHE_NAME = "models.json"
 MARKER_NAME = "refresh.started"
 MARKER_LIFETIME = 60.0
 NO_REFRESH_ENV = "FORGE_IPY_NO_BACKGROUND_REFRESH"
@@ -40,34 +39,34 @@ SHELLS = ("zsh", "bash")
 
 
 def _read_entries() -> dict[str, Any] | None:
-    """The `entries` of a schema-2 cache file; {} when absent or unusable; None for a newer schema.
+    """The index's entries; {} when there is nothing usable (a refresh makes it); None when
+    models.json is from a newer forge-ipy.
 
     None means "leave it alone": a refresh could not write there either, so spawning one
     would only repeat on every TAB.
     """
+    folder = places.cache_folder()
+    models_path = os.path.join(folder, cache_rules.FILE_NAME)
+    source = places.file_stamp(models_path)
+    if source is None:
+        return {}
     try:
-        data = json.loads((settings.cache_dir() / CACHE_NAME).read_bytes())
+        index = read_regular(os.path.join(folder, cache_rules.INDEX_NAME), CACHE_FILE_BYTES)
+        entries = cache_rules.read_names_index(index.decode(), source)
+    except (OSError, ValueError):  # absent, damaged, a pipe (never waited on), not UTF-8
+        entries = None
+    if entries is not None:
+        return entries
+    # No index for this file (written by a forge-ipy without one, or being replaced): read
+    # the file itself only to tell whether it is from a newer forge-ipy.
+    from .files import read_json
+
+    try:
+        data = read_json(models_path, CACHE_FILE_BYTES)
     except (OSError, ValueError):
-        return {}
-    if not isinstance(data, dict):
-        return {}
-    schema = data.get("schema")
-    if isinstance(schema, int) and not isinstance(schema, bool) and schema > SCHEMA:
-        return None
-    entries = data.get("entries")
-    if schema != SCHEMA or not isinstance(entries, dict):
-        return {}
-    return entries
-
-
-def _ttl() -> float | None:
-    """Seconds after which an entry is stale, or None when entries never expire."""
-    try:
-        found = settings.resolve_settings()
-    except Exception:  # a bad setting: still complete; a refresh would fail on it anyway
-        return None
-    # `fresh` always fetches in the kernel; for completion it behaves like `moderate`.
-    return None if found.model_cache_strategy == "aggressive" else found.model_cache_ttl_seconds
+        data = None
+    verdict, _ = cache_rules.file_verdict(data)
+    return None if verdict == cache_rules.NEWER else {}
 
 
 def _collect(entries: dict[str, Any]) -> tuple[list[tuple[str, str]], bool]:
@@ -75,47 +74,37 @@ def _collect(entries: dict[str, Any]) -> tuple[list[tuple[str, str]], bool]:
     pairs: list[tuple[str, str]] = []
     stale = False
     now = time.time()
-    ttl = _ttl()
-    for spec in registry.all_specs().values():
-        access = registry.resolve(spec)
-        if not registry.is_logged_in(access):
+    logins = login_memo.current()
+    strategy, ttl = logins["strategy"], logins["ttl"]
+    for pid, fingerprint, expected in logins["providers"]:
+        entry = entries.get(pid)
+        if (cache_rules.entry_fault(entry, now, "names") is not None
+                or entry["fingerprint"] != fingerprint):
+            stale = stale or expected
             continue
-        entry = entries.get(spec.id)
-        if not isinstance(entry, dict) or entry.get("fingerprint") != access.fingerprint:
-            # Ollama at its default root may just not be running: no entry is normal there.
-            if not (spec.keyless and not access.root_explicit):
-                stale = True
-            continue
-        fetched = entry.get("fetched_at")
-        if ttl is not None and not (isinstance(fetched, int | float) and now - fetched <= ttl):
+        if strategy is not None and cache_rules.is_expired(entry["fetched_at"], now,
+                                                           strategy, ttl):
             stale = True
-        models = entry.get("models")
-        for model in models if isinstance(models, list) else ():
-            if not isinstance(model, dict):
-                continue
-            model_id = model.get("id")
-            # The stored kind is the provider's; a model with none stays offered.
-            if isinstance(model_id, str) and model_id and listed_by_default(
-                    model.get("kind"), model.get("status")):
-                pairs.append((spec.id, model_id))
+        # The index holds only completable names; checked again against a damaged one.
+        pairs.extend((pid, name) for name in entry["names"] if cache_rules.completable(name))
     return pairs, stale
 
 
-def _claim_marker(folder: Path) -> int | None:
+def _claim_marker(folder: str) -> int | None:
     """Create the refresh marker exclusively; its descriptor, or None when a refresh is live."""
-    marker = folder / MARKER_NAME
+    marker = os.path.join(folder, MARKER_NAME)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        os.makedirs(folder, mode=FOLDER_MODE, exist_ok=True)
         return os.open(marker, flags, 0o600)
     except FileExistsError:
         pass
     try:
-        if time.time() - marker.stat().st_mtime < MARKER_LIFETIME:
+        if time.time() - os.stat(marker).st_mtime < MARKER_LIFETIME:
             return None
         # Abandoned (the refresh died or was killed): replace it. Two completions racing on the
         # same expired marker within microseconds could both win; a duplicate refresh is harmless.
-        marker.unlink()
+        os.unlink(marker)
     except FileNotFoundError:
         pass  # the refresh just finished and removed it
     try:
@@ -146,7 +135,8 @@ def _start_background_refresh() -> bool:
     """Spawn one refresh unless disabled or one is already running; True when spawned."""
     if os.environ.get(NO_REFRESH_ENV, "").strip() not in ("", "0"):
         return False
-    folder = settings.cache_dir()
+    import contextlib  # here: a TAB that finds everything fresh never needs it
+    folder = places.cache_folder()
     fd = _claim_marker(folder)
     if fd is None:
         return False
@@ -155,7 +145,7 @@ def _start_background_refresh() -> bool:
     except Exception:
         os.close(fd)
         with contextlib.suppress(OSError):
-            (folder / MARKER_NAME).unlink()
+            os.unlink(os.path.join(folder, MARKER_NAME))
         return False
     with contextlib.suppress(OSError):
         os.write(fd, f"{pid}\n".encode())
@@ -192,17 +182,24 @@ def complete_models(prefix: str = "") -> list[str]:
 def complete_providers(prefix: str = "") -> list[str]:
     """Known provider ids (built-in and from config.toml) starting with `prefix`."""
     try:
-        ids = list(registry.all_specs())
+        ids = login_memo.current()["known"]
     except Exception:  # a broken config.toml still completes the built-ins
+        from .providers import registry
+
         ids = [spec.id for spec in registry.BUILTINS]
-    return [pid for pid in ids if pid.startswith(prefix)]
+    return [pid for pid in ids if pid.startswith(prefix) and cache_rules.completable(pid)]
 
 
 def completion_script(shell: str) -> str:
-    """The completion script for `shell` ("zsh" or "bash"), to source or put on fpath."""
+    """The completion script for `shell` ("zsh" or "bash"), to source or put on fpath, with
+    this Python written in: the script asks it directly, not through `forge-ipy`."""
+    import shlex
+    from pathlib import Path
+
     if shell not in SHELLS:
         raise ValueError(f"no completion for shell {shell!r}; use one of: {', '.join(SHELLS)}")
-    return (Path(__file__).parent / "shell" / f"forge-ipy.{shell}").read_text(encoding="utf-8")
+    script = (Path(__file__).parent / "shell" / f"forge-ipy.{shell}").read_text(encoding="utf-8")
+    return script.replace("@PYTHON@", shlex.quote(sys.executable), 1)
 
 
 USAGE = "usage: forge-ipy complete {models|providers} [PREFIX]"
@@ -223,6 +220,8 @@ def main(argv: list[str]) -> int:
             sys.stdout.write("\n".join(found) + "\n")
             sys.stdout.flush()
         except BrokenPipeError:  # the shell stopped reading: not our problem to report
+            import contextlib
+
             with contextlib.suppress(OSError):
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

@@ -1,7 +1,6 @@
 """The data forge-ipy passes between layers: models, provider states, the selection.
 
-Data only: no I/O, and nothing of ours is imported here but the one rule of what lists show
-(shown.py, standard library only, shared with shell completion). A `Model` carries its
+Data only: no I/O, and nothing of ours is imported here. A `Model` carries its
 `provider_id` from the moment a wire module parses it, so nothing downstream guesses it.
 """
 
@@ -12,8 +11,6 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
-
-from .shown import listed_by_default
 
 ErrorKind = Literal["auth", "timeout", "unreachable", "http", "bad_response", "too_large"]
 ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)
@@ -60,7 +57,7 @@ class Model(_Frozen):
     @property
     def listed_by_default(self) -> bool:
         """Shown without `--all`: a chat model (or one nothing says otherwise of), not retired."""
-        return listed_by_default(self.kind, self.status)
+        return self.kind in (None, "chat") and self.status != "retired"
 
 
 class ProviderStatus(_Frozen):

@@ -4,6 +4,7 @@
     ├── SettingError           a bad setting value (names the setting and the allowed values)
     ├── CredentialError        the credential store cannot be read or written
     ├── ProviderError          one provider failed; carries provider_id and error_kind
+    │   └── RateLimitError     HTTP 429 (kind `rate_limited`), with the wait the provider asks
     ├── CacheError             the cache file cannot be used
     └── SelectionError         an unknown, ambiguous or unavailable model name
 
@@ -30,6 +31,14 @@ class ProviderError(ForgeError):
         super().__init__(message)
         self.provider_id = provider_id
         self.kind = kind
+
+
+class RateLimitError(ProviderError):
+    """The provider answered 429; `retry_after` is the wait it asked for, in seconds, if any."""
+
+    def __init__(self, provider_id: str, message: str, retry_after: float | None) -> None:
+        super().__init__(provider_id, "rate_limited", message)
+        self.retry_after = retry_after
 
 
 class CacheError(ForgeError):

@@ -197,15 +197,17 @@ def _refuse_constant(name: str) -> Any:
 
 def dump_compact(providers: Mapping[str, Mapping[str, Facts]], **header: Any) -> str:
     """The compact form as text: one model a line, sorted, so a new snapshot diffs well."""
-    lines = ["{" + "".join(f"{json.dumps(k)}: {json.dumps(v)}, " for k, v in
+    from .files import to_json  # strict: a non-finite number is written as null
+
+    lines = ["{" + "".join(f"{to_json(k)}: {to_json(v)}, " for k, v in
                            {"schema": SCHEMA, **header}.items()) + '"providers": {']
     for n, pid in enumerate(sorted(providers)):
-        lines.append(f"{json.dumps(pid)}: {{")
+        lines.append(f"{to_json(pid)}: {{")
         models = providers[pid]
         for m, model_id in enumerate(sorted(models)):
             comma = "," if m < len(models) - 1 else ""
-            facts = json.dumps(models[model_id], sort_keys=True, separators=(",", ":"))
-            lines.append(f"{json.dumps(model_id)}: {facts}{comma}")
+            facts = to_json(models[model_id], sort_keys=True, separators=(",", ":"))
+            lines.append(f"{to_json(model_id)}: {facts}{comma}")
         lines.append("}" + ("," if n < len(providers) - 1 else ""))
     lines.append("}}")
     return "\n".join(lines) + "\n"

@@ -200,9 +200,9 @@ class ModelFacts:
 
     def _parse_cache(self, path: Path, url: str
                      ) -> tuple[FactIndex | None, float | None, float | None]:
-        if path.stat().st_size > self._max_body_bytes:
-            raise ValueError("it is too large")
-        data = parse_json(path.read_bytes())
+        from .files import read_regular  # bounded, and a named pipe never blocks
+
+        data = parse_json(read_regular(path, self._max_body_bytes))
         providers = read_compact(data)
         if data.get("url") != url:
             return None, None, None  # fetched from another address: not this setting's
@@ -250,7 +250,7 @@ class ModelFacts:
     def _record(self, path: Path, url: str, now: float, *, fetched: float | None,
                 providers: dict[str, dict[str, Facts]] | None) -> None:
         """Write the cache file: a new catalog, or the old one with this attempt's time."""
-        from .files import atomic_write
+        from .files import atomic_write, read_regular
         from .settings import file_stamp
 
         with self._lock:
@@ -260,7 +260,8 @@ class ModelFacts:
             same = self._read is not None and self._read[:2] == (path, url)
         if providers is None:
             try:
-                providers = read_compact(parse_json(path.read_bytes())) if same else {}
+                providers = (read_compact(parse_json(read_regular(path, self._max_body_bytes)))
+                             if same else {})
             except (OSError, ValueError):
                 providers = {}
         header = {"url": url, "fetched_at": self._fetched_at if providers else None,

@@ -6,9 +6,19 @@ reads the same everywhere: `gpt-4o  128k  tools`.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from .domain import Model, ModelListing, ProviderStatus
+from .text import printable
+
+# Provider text is cut to these lengths in text, so one huge id or message cannot pad every
+# row of a table to megabytes; JSON output keeps the whole value.
+CELL_CHARS = 60
+MESSAGE_CHARS = 300
+
+if TYPE_CHECKING:
+    from .accounts import ProviderRow
 
 
 def format_tokens(count: int | None) -> str:
@@ -43,8 +53,9 @@ def format_price(model: Model) -> str:
 def format_model_line(model: Model) -> str:
     """`o3  200k  tools  reasoning  $2 / $8`: id, context window, tools and reasoning marks,
     price in / out per million tokens, `deprecated` or `retired` (unknown parts left out)."""
-    parts = [model.id, format_tokens(model.context_length), format_tools(model.tools),
-             format_reasoning(model.reasoning), format_price(model), model.status or ""]
+    parts = [printable(model.id, CELL_CHARS), format_tokens(model.context_length),
+             format_tools(model.tools), format_reasoning(model.reasoning), format_price(model),
+             model.status or ""]
     return "  ".join(part for part in parts if part)
 
 
@@ -63,10 +74,11 @@ def format_age(seconds: float | None) -> str:
 def format_status(status: ProviderStatus, now: float) -> str:
     """`fresh`, `cached 5 min ago`, `failed: HTTP 401 …`, `stale (12 min old): timeout …`."""
     age = format_age(status.age_seconds(now))
-    if status.error and status.model_count:
-        return f"stale, cached {age}; refresh failed: {status.error}"
-    if status.error:
-        return f"failed: {status.error}"
+    error = printable(status.error, MESSAGE_CHARS) if status.error else ""
+    if error and status.model_count:
+        return f"stale, cached {age}; refresh failed: {error}"
+    if error:
+        return f"failed: {error}"
     if status.stale:
         return f"cached {age}, refreshing"
     if status.from_cache:
@@ -74,9 +86,30 @@ def format_status(status: ProviderStatus, now: float) -> str:
     return "fresh"
 
 
-def format_table(headers: list[str], rows: list[list[str]]) -> str:
-    """Rows as aligned text columns under a header (two spaces between columns)."""
-    table = [headers, *rows]
+PROVIDER_COLUMNS = ["id", "name", "logged in", "key", "API root", "state"]
+
+
+def format_providers(rows: Sequence[ProviderRow], now: float) -> str:
+    """The provider table of `forge-ipy providers` and `%forge_providers`."""
+    return format_table(PROVIDER_COLUMNS, [
+        [r.id, r.name, r.logged_in_text, r.key_source, r.api_root,
+         format_status(r.status, now) if r.status else "not fetched" if r.logged_in else ""]
+        for r in rows], widest=None)  # an API root is shown whole
+
+
+def providers_json(rows: Sequence[ProviderRow], now: float) -> list[dict[str, object]]:
+    """`forge-ipy providers --json`: one object a provider; `state` as in the table, or null."""
+    return [{"id": r.id, "name": r.name, "logged_in": r.logged_in,
+             "when_running": r.when_running, "key_source": r.key_source,
+             "api_root": r.api_root, "state": format_status(r.status, now) if r.status else None}
+            for r in rows]
+
+
+def format_table(headers: list[str], rows: list[list[str]],
+                 widest: int | None = CELL_CHARS) -> str:
+    """Rows as aligned text columns under a header (two spaces between columns), every cell
+    made printable and cut to `widest` characters (None: whole)."""
+    table = [[printable(cell, widest) for cell in row] for row in (headers, *rows)]
     widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -131,7 +164,7 @@ def porcelain_lines(listing: ModelListing) -> list[str]:
             return "true" if value else "false"
         if isinstance(value, tuple):
             value = ",".join(value)
-        return str(value).replace("\t", " ")
+        return printable(value)  # a tab or newline in an id never forges a field or a row
     rows = ["\t".join(PORCELAIN_COLUMNS)]
     for m in listing.models:
         values = (m.provider_id, m.id, m.context_length, m.max_output_tokens, m.tools,

@@ -14,48 +14,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SettingError
+from .places import CONFIG_NAME, cache_folder, config_folder, file_stamp
 
 # typing is not imported at run time: shell completion starts in this module.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-APP_NAME = "forge-ipy"
 STRATEGIES = ("aggressive", "moderate", "fresh")
 REFRESH_MODES = ("background", "block")
 
 
 def config_dir() -> Path:
     """Folder of `config.toml`, the credential store and `state.json`."""
-    return _folder("FORGE_IPY_CONFIG_DIR", "user_config_dir")
+    return _as_path(config_folder())
 
 
 def cache_dir() -> Path:
     """Folder of the shared model cache `models.json`."""
-    return _folder("FORGE_IPY_CACHE_DIR", "user_cache_dir")
-
-
-def _folder(variable: str, platform_function: str) -> Path:
-    # Called on every list request: the Path is built once per distinct value.
-    return _as_path(os.environ.get(variable) or None, platform_function)
+    return _as_path(cache_folder())
 
 
 @functools.lru_cache(maxsize=32)
-def _as_path(override: str | None, platform_function: str) -> Path:
-    if override:
-        return Path(override)
-    import platformdirs
-
-    return Path(getattr(platformdirs, platform_function)(APP_NAME))
-
-
-def file_stamp(path: str) -> tuple[int, int, int] | None:
-    """Changes whenever the file is written or replaced (the clock alone may be coarse)."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return (info.st_mtime_ns, info.st_size, info.st_ino)
+def _as_path(folder: str) -> Path:
+    # Called on every list request: the Path is built once per distinct folder.
+    return Path(folder)
 
 
 _config_memo: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
@@ -63,7 +46,7 @@ _config_memo: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
 
 def load_config() -> dict[str, Any]:
     """`config.toml` as a dict ({} when absent), re-read only when the file changes."""
-    path = os.path.join(config_dir(), "config.toml")
+    path = os.path.join(config_folder(), CONFIG_NAME)
     stamp = file_stamp(path)
     if stamp is None:
         return {}
@@ -72,11 +55,16 @@ def load_config() -> dict[str, Any]:
         return memo[1]
     import tomllib  # here: most people have no config.toml, and completion must start fast
 
+    from .files import read_regular
+
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = tomllib.loads(fh.read())
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise SettingError(f"{path} is not valid TOML ({exc}); fix or remove the file") from None
+        data = tomllib.loads(read_regular(path).decode("utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, RecursionError) as exc:  # damage of any kind: not UTF-8, not
+        # a regular file (ValueError, as TOMLDecodeError is), a number of 5000 digits
+        why = "it is nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise SettingError(f"{path} is not valid TOML ({why}); fix or remove the file") from None
     _config_memo[path] = (stamp, data)
     return data
 
@@ -88,6 +76,7 @@ class Settings:
     model_cache_refresh: str = "background"
     provider_timeout_seconds: float = 10.0
     model_facts_url: str = "https://models.dev/api.json"
+    chat_timeout_seconds: float = 120.0
 
 
 SETTING_NAMES = tuple(Settings.__dataclass_fields__)
@@ -107,13 +96,22 @@ def _choice(name: str, value: object, allowed: tuple[str, ...], origin: str) -> 
     return text
 
 
+# The most each number of seconds may be: asyncio's timers overflow on huge values, and a
+# longer wait or TTL is a typo, not a wish.
+MAX_SECONDS = {"provider_timeout_seconds": 3600.0, "model_cache_ttl_seconds": 366 * 86400.0,
+               "chat_timeout_seconds": 3600.0}
+
+
 def _positive(name: str, value: object, origin: str) -> float:
     try:
         number = float("nan") if isinstance(value, bool) else float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         number = float("nan")
-    if not number > 0 or number == float("inf"):
-        raise SettingError(f"{name} = {value!r} ({origin}) must be a positive number of seconds")
+    most = MAX_SECONDS[name]
+    if not 0 < number <= most:
+        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:30]}…"
+        raise SettingError(f"{name} = {shown} ({origin}) must be a number of seconds "
+                           f"above 0 and at most {most:g}")
     return number
 
 
@@ -135,7 +133,7 @@ def validate(name: str, value: object, origin: str = "argument") -> object:
         return _choice(name, value, STRATEGIES, origin)
     if name == "model_cache_refresh":
         return _choice(name, value, REFRESH_MODES, origin)
-    if name in ("model_cache_ttl_seconds", "provider_timeout_seconds"):
+    if name in ("model_cache_ttl_seconds", "provider_timeout_seconds", "chat_timeout_seconds"):
         return _positive(name, value, origin)
     if name == "model_facts_url":
         return _url_or_off(name, value, origin)

@@ -6,14 +6,13 @@ new provider paired with the old model. Every kernel, the terminal and the CLI s
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .domain import Selection
-from .files import atomic_write
+from .files import DamagedFileError, atomic_write, make_folder, read_json, to_json
 from .settings import config_dir
 
 STATE_NAME = "state.json"
@@ -36,10 +35,10 @@ def load_state() -> State:
     """The saved state; a damaged file reads as empty, with a one-line warning."""
     path = state_path()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path)
     except FileNotFoundError:
         return State()
-    except (OSError, ValueError) as exc:
+    except (OSError, DamagedFileError) as exc:
         log.warning("ignoring %s (%s); the next selection rewrites it", path, exc)
         return State()
     if not isinstance(data, dict):
@@ -59,7 +58,7 @@ def _update(change: Callable[[State], State]) -> State:
     from filelock import FileLock
 
     path = state_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)
     with FileLock(path.with_name(path.name + ".lock"), timeout=10):
         state = change(load_state())
         payload = {
@@ -68,7 +67,7 @@ def _update(change: Callable[[State], State]) -> State:
             "recents": list(state.recents),
             "favourites": list(state.favourites),
         }
-        atomic_write(path, json.dumps(payload, indent=2))
+        atomic_write(path, to_json(payload, indent=2), private=True)
     return state
 
 

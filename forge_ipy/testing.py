@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gzip
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -83,6 +85,9 @@ class FakeProvider:
     huge_bytes: int = 40 * 1024 * 1024
     hang_seconds: float = 30.0
     document: Any = None  # wire "document": what `/<id>/api.json` answers (see add_document)
+    # Chat (see "Chat" below): a failure mode of CHAT_FAILURES, and a pause between pieces.
+    chat_failure: str | None = None
+    chat_delay: float = 0.0
 
     @property
     def path_prefix(self) -> str:
@@ -155,6 +160,7 @@ class LoopbackProviders:
         self.providers: dict[str, FakeProvider] = {}
         self.requests: list[RecordedRequest] = []
         self.sink_requests: list[RecordedRequest] = []
+        self.chat_bodies: list[dict[str, Any]] = []  # the JSON of each chat request, in order
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = _make_server(host, self, sink=False)
@@ -267,6 +273,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
+    def do_POST(self) -> None:
+        _answer_chat(self)
+
     def do_GET(self) -> None:
         started = time.monotonic()
         split = urlsplit(self.path)
@@ -322,10 +331,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _authorised(self, provider: FakeProvider, params: dict[str, str]) -> bool:
         if provider.key is None:
             return True
-        given = {
-            "anthropic": self.headers.get("x-api-key"),
+        bearer = (self.headers.get("authorization") or "").removeprefix("Bearer ")
+        given = {  # Anthropic's newer SDKs send the key as a bearer token
+            "anthropic": self.headers.get("x-api-key") or bearer,
             "gemini": self.headers.get("x-goog-api-key") or params.get("key"),
-        }.get(provider.wire, (self.headers.get("authorization") or "").removeprefix("Bearer "))
+        }.get(provider.wire, bearer)
         return given == provider.key
 
     def _refuse(self, provider: FakeProvider) -> None:
@@ -396,9 +406,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_json(self, status: int, payload: Any) -> None:
         self._send(status, json.dumps(payload).encode(), "application/json")
 
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
+    def _send(self, status: int, body: bytes, content_type: str,
+              headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -673,6 +686,306 @@ _RENDERERS = {"openai": _render_openai, "groq": _render_openai, "mistral": _rend
               "anthropic": _render_anthropic, "gemini": _render_gemini,
               "openrouter": _render_openrouter, "together": _render_together,
               "ollama": _render_ollama}
+
+
+# == Chat ================================================================================
+# POST routes in each chat shape. The reply echoes the last user message ("You said: ...")
+# so tests and the offline quickstart can assert it; tokens are counted as words (input: every
+# message and the system prompt; output: the reply's words, plus Gemini's thinking tokens).
+# Streams carry the odd fields real providers send: OpenAI's `usage: null` on every chunk and
+# a last chunk with empty `choices`, OpenRouter's SSE comments, Anthropic's `ping`, Gemini's
+# `thought` part and `usageMetadata` on every event, Ollama's durations.
+CHAT_FAILURES = ("status:NNN", "rate_limit", "redirect", "hang", "malformed", "error_event",
+                 "huge", "endless_line", "html", "gzip")
+GEMINI_THOUGHT_TOKENS = 2
+_CHAT_PATHS = {"anthropic": "/v1/messages", "ollama": "/api/chat"}
+
+
+def chat_shape(wire: str) -> str:
+    return wire if wire in ("anthropic", "gemini", "ollama") else "openai"
+
+
+def echo_reply(prompt: str) -> str:
+    """What the loopback server answers to `prompt`."""
+    return f"You said: {prompt}"
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _answer_chat(handler: _Handler) -> None:
+    started = time.monotonic()
+    split = urlsplit(handler.path)
+    params = {k: v[-1] for k, v in parse_qs(split.query).items()}
+    pid = split.path.split("/")[1] if split.path.count("/") >= 1 else ""
+    auth = tuple(h for h in _AUTH_HEADERS if h in {k.lower() for k in handler.headers})
+    handler._pending = (pid, split.path, params, auth, started)
+    try:
+        provider = handler.owner.providers.get(pid)
+        body = _read_body(handler)
+        if provider is None or body is None:
+            return handler._send_json(404, {"error": {"message": "no such provider"}})
+        shape, streamed, model = _chat_route(provider, split.path, body)
+        if shape is None:
+            return handler._send_json(404, {"error": {"message": f"unknown path {split.path}"}})
+        if not handler._authorised(provider, params):
+            return handler._refuse(provider)
+        with handler.owner._lock:
+            handler.owner.chat_bodies.append(body)
+        if provider.chat_failure and _chat_fail(handler, provider, shape):
+            return None
+        prompt, words_in = _prompt(shape, body)
+        reply = echo_reply(prompt)
+        usage = (words_in, _words(reply))
+        if not streamed:
+            return handler._send_json(200, _WHOLE[shape](model, reply, usage))
+        _send_stream(handler, provider, shape, _EVENTS[shape](provider, model, reply, usage))
+    finally:
+        handler._record_pending()
+
+
+def _read_body(handler: _Handler) -> dict[str, Any] | None:
+    length = int(handler.headers.get("content-length") or 0)
+    try:
+        body = json.loads(handler.rfile.read(min(length, 4 * 1024 * 1024)) or b"{}")
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _chat_route(provider: FakeProvider, path: str,
+                body: dict[str, Any]) -> tuple[str | None, bool, str]:
+    """The shape, whether streamed, and the model, for a request `path` of `provider`."""
+    shape = chat_shape(provider.wire)
+    rest = path.removeprefix(provider.path_prefix)
+    if shape == "gemini" and rest.startswith("/v1beta/models/"):
+        model, _, method = rest.removeprefix("/v1beta/models/").partition(":")
+        if method in ("streamGenerateContent", "generateContent"):
+            return shape, method == "streamGenerateContent", model
+    if shape == "ollama" and rest == "/v1/chat/completions":  # Ollama's OpenAI-compatible API
+        shape = "openai"
+    elif rest != _CHAT_PATHS.get(shape, "/v1/chat/completions"):
+        return None, False, ""
+    return shape, body.get("stream") is True, str(body.get("model", ""))
+
+
+def _prompt(shape: str, body: dict[str, Any]) -> tuple[str, int]:
+    """The last user message, and the words of every message and the system prompt."""
+    if shape == "gemini":
+        texts = [(c.get("role"), " ".join(p.get("text", "") for p in c.get("parts", [])))
+                 for c in body.get("contents", [])]
+        system = " ".join(p.get("text", "") for p in
+                          (body.get("systemInstruction") or {}).get("parts", []))
+    else:
+        texts = [(m.get("role"), m.get("content") if isinstance(m.get("content"), str) else
+                  " ".join(b.get("text", "") for b in m.get("content") or []))
+                 for m in body.get("messages", [])]
+        system = body.get("system") if isinstance(body.get("system"), str) else ""
+    users = [text for role, text in texts if role == "user"]
+    return (users[-1] if users else ""), sum(_words(t) for _, t in texts) + _words(system)
+
+
+def _pieces(reply: str) -> list[str]:
+    return re.findall(r"\S+\s*", reply) or [""]
+
+
+def _openai_whole(model: str, reply: str, usage: tuple[int, int]) -> dict[str, Any]:
+    return {"id": "chatcmpl-loopback", "object": "chat.completion", "created": 1_700_000_000,
+            "model": model, "system_fingerprint": "fp_loopback",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply,
+                                                 "refusal": None},
+                         "logprobs": None, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": usage[0], "completion_tokens": usage[1],
+                      "total_tokens": sum(usage), "prompt_tokens_details": {"cached_tokens": 0},
+                      "completion_tokens_details": {"reasoning_tokens": 0}}}
+
+
+def _openai_events(provider: FakeProvider, model: str, reply: str,
+                   usage: tuple[int, int]) -> list[bytes]:
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        item = {"id": "chatcmpl-loopback", "object": "chat.completion.chunk",
+                "created": 1_700_000_000, "model": model, "system_fingerprint": "fp_loopback",
+                "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                             "finish_reason": finish}], "usage": None, **extra}
+        return b"data: " + json.dumps(item).encode() + b"\n\n"
+
+    events = [b": OPENROUTER PROCESSING\n\n"] if provider.wire == "openrouter" else []
+    events.append(chunk({"role": "assistant", "content": "", "refusal": None}))
+    events += [chunk({"content": piece}) for piece in _pieces(reply)]
+    events.append(chunk({}, "stop"))
+    last = json.loads(chunk({})[6:])
+    last.update(choices=[], usage=_openai_whole(model, reply, usage)["usage"])
+    events.append(b"data: " + json.dumps(last).encode() + b"\n\n")
+    return [*events, b"data: [DONE]\n\n"]
+
+
+def _anthropic_whole(model: str, reply: str, usage: tuple[int, int]) -> dict[str, Any]:
+    return {"id": "msg_loopback", "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": reply}], "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": usage[0], "output_tokens": usage[1],
+                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}
+
+
+def _sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def _anthropic_events(provider: FakeProvider, model: str, reply: str,
+                      usage: tuple[int, int]) -> list[bytes]:
+    start = _anthropic_whole(model, "", (usage[0], 1))
+    start["content"], start["stop_reason"] = [], None
+    events = [_sse("message_start", {"type": "message_start", "message": start}),
+              _sse("content_block_start", {"type": "content_block_start", "index": 0,
+                                           "content_block": {"type": "text", "text": ""}}),
+              _sse("ping", {"type": "ping"})]
+    events += [_sse("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                            "delta": {"type": "text_delta", "text": piece}})
+               for piece in _pieces(reply)]
+    return [*events, _sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            _sse("message_delta", {"type": "message_delta",
+                                   "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                   "usage": {"output_tokens": usage[1]}}),
+            _sse("message_stop", {"type": "message_stop"})]
+
+
+def _gemini_item(model: str, parts: list[dict[str, Any]], usage: tuple[int, int],
+                 done: bool) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}, "index": 0}
+    if done:
+        candidate["finishReason"] = "STOP"
+    return {"candidates": [candidate],
+            "usageMetadata": {"promptTokenCount": usage[0], "candidatesTokenCount": usage[1],
+                              "totalTokenCount": sum(usage) + GEMINI_THOUGHT_TOKENS,
+                              "thoughtsTokenCount": GEMINI_THOUGHT_TOKENS,
+                              "promptTokensDetails": [{"modality": "TEXT",
+                                                       "tokenCount": usage[0]}]},
+            "modelVersion": model, "responseId": "loopback"}
+
+
+def _gemini_whole(model: str, reply: str, usage: tuple[int, int]) -> dict[str, Any]:
+    return _gemini_item(model, [{"text": reply}], usage, True)
+
+
+def _gemini_events(provider: FakeProvider, model: str, reply: str,
+                   usage: tuple[int, int]) -> list[bytes]:
+    pieces = _pieces(reply)
+    events = [_gemini_item(model, [{"text": "Considering the request.", "thought": True}],
+                           (usage[0], 0), False)]
+    events += [_gemini_item(model, [{"text": piece}], (usage[0], i + 1), i == len(pieces) - 1)
+               for i, piece in enumerate(pieces)]
+    events[-1]["usageMetadata"]["candidatesTokenCount"] = usage[1]
+    return [b"data: " + json.dumps(e).encode() + b"\r\n\r\n" for e in events]
+
+
+def _ollama_whole(model: str, reply: str, usage: tuple[int, int]) -> dict[str, Any]:
+    return {"model": model, "created_at": "2025-01-01T00:00:00Z",
+            "message": {"role": "assistant", "content": reply}, "done": True,
+            "done_reason": "stop", "total_duration": 1_000_000, "load_duration": 10_000,
+            "prompt_eval_count": usage[0], "prompt_eval_duration": 10_000,
+            "eval_count": usage[1], "eval_duration": 900_000}
+
+
+def _ollama_events(provider: FakeProvider, model: str, reply: str,
+                   usage: tuple[int, int]) -> list[bytes]:
+    events = [json.dumps({"model": model, "created_at": "2025-01-01T00:00:00Z",
+                          "message": {"role": "assistant", "content": piece}, "done": False})
+              for piece in _pieces(reply)]
+    events.append(json.dumps(_ollama_whole(model, "", usage)))
+    return [e.encode() + b"\n" for e in events]
+
+
+_WHOLE = {"openai": _openai_whole, "anthropic": _anthropic_whole, "gemini": _gemini_whole,
+          "ollama": _ollama_whole}
+_EVENTS = {"openai": _openai_events, "anthropic": _anthropic_events, "gemini": _gemini_events,
+           "ollama": _ollama_events}
+
+
+def _start_stream(handler: _Handler, shape: str, encoding: str | None = None) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/x-ndjson" if shape == "ollama"
+                        else "text/event-stream; charset=utf-8")
+    handler.send_header("Cache-Control", "no-cache")
+    if encoding:
+        handler.send_header("Content-Encoding", encoding)
+    handler.end_headers()  # no length: the stream ends when the connection closes
+    handler.close_connection = True
+
+
+def _send_stream(handler: _Handler, provider: FakeProvider, shape: str,
+                 events: list[bytes]) -> None:
+    _start_stream(handler, shape)
+    try:
+        for event in events:
+            handler.wfile.write(event)
+            handler.wfile.flush()
+            if provider.chat_delay:
+                handler.owner._stopping.wait(provider.chat_delay)
+    except OSError:
+        pass  # the client stopped reading (interrupted, or over a cap)
+
+
+def _chat_fail(handler: _Handler, provider: FakeProvider, shape: str) -> bool:
+    """Answer with the provider's chat failure mode; False when it lets the request through."""
+    failure = provider.chat_failure or ""
+    events = _EVENTS[shape](provider, "m", echo_reply("first"), (1, 1))
+    first = events[:next(i for i, e in enumerate(events) if b"You" in e) + 1]  # a first piece
+    if failure.startswith("status:"):
+        status = int(failure.split(":", 1)[1])
+        handler._send_json(status, {"error": {"message": f"simulated status {status}",
+                                              "type": "server_error"}})
+    elif failure == "rate_limit":
+        body = json.dumps({"error": {"message": "Rate limit reached for requests",
+                                     "type": "requests", "code": "rate_limit_exceeded"}})
+        handler._send(429, body.encode(), "application/json", {"retry-after": "7"})
+    elif failure == "redirect":
+        handler._send(307, b"", "text/plain",
+                      {"Location": f"{handler.owner.sink_url}/v1/chat/completions"})
+    elif failure == "html":
+        handler._send(200, b"<html><body>Gateway login</body></html>", "text/html")
+    else:
+        return _chat_fail_in_stream(handler, provider, shape, failure, first)
+    return True
+
+
+def _chat_fail_in_stream(handler: _Handler, provider: FakeProvider, shape: str, failure: str,
+                         first: list[bytes]) -> bool:
+    """Failures that begin as a good stream: the first pieces arrive, then the trouble."""
+    if failure not in ("hang", "malformed", "error_event", "huge", "endless_line", "gzip"):
+        return False
+    if failure == "gzip":  # a small body that would expand a thousandfold
+        _start_stream(handler, shape, "gzip")
+        handler.wfile.write(gzip.compress(b"data: " + b" " * (4 * 1024 * 1024)))
+        return True
+    _start_stream(handler, shape)
+    try:
+        for event in first:
+            handler.wfile.write(event)
+        handler.wfile.flush()
+        if failure == "hang":
+            handler.owner._stopping.wait(provider.hang_seconds)
+        elif failure == "malformed":
+            handler.wfile.write(b"data: {\"choices\": [\n\n" if shape != "ollama"
+                                else b"{\"message\": \n")
+        elif failure == "error_event":
+            error = {"type": "error", "error": {"type": "overloaded_error",
+                                               "message": "Overloaded"}}
+            handler.wfile.write(_sse("error", error) if shape != "ollama" else
+                                b'{"error": "model runner has unexpectedly stopped"}\n')
+        elif failure == "huge":  # big pieces: the client's cap, not its parsing, ends it
+            event = next(e for e in _EVENTS[shape](provider, "m", "y" * 250_000, (1, 1))
+                         if b"yyyy" in e)
+            for _ in range(provider.huge_bytes // len(event) + 1):
+                handler.wfile.write(event)
+        else:  # endless_line: one line that never ends
+            chunk = b"x" * 65536
+            handler.wfile.write(b"data: ")
+            for _ in range(provider.huge_bytes // len(chunk) + 1):
+                handler.wfile.write(chunk)
+    except OSError:
+        pass  # the client hung up once over its cap, as it should
+    return True
 
 
 def main() -> None:

@@ -243,14 +243,14 @@ def _unreadable_by_mode(monkeypatch) -> None:
 
 
 def _unreadable_by_error(monkeypatch) -> None:
-    real = Path.read_text
+    real = os.open
 
-    def refuse(self, *args, **kwargs):
-        if self == cache_path():
-            raise PermissionError(13, "Permission denied", str(self))
-        return real(self, *args, **kwargs)
+    def refuse(path, *args, **kwargs):
+        if Path(path) == cache_path():
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_text", refuse)
+    monkeypatch.setattr(os, "open", refuse)
 
 
 @pytest.mark.parametrize("make_unreadable", [_unreadable_by_mode, _unreadable_by_error],
@@ -303,18 +303,21 @@ def test_a_reader_never_sets_aside_a_file_a_writer_just_replaced(monkeypatch):
     the corrupt one aside itself) before the reader acts; the good file must stay."""
     write_raw("not json")
     reader, writer = CacheFile(cache_path()), CacheFile(cache_path())
-    real = Path.read_text
+    import forge_ipy.cache
+
+    real = forge_ipy.cache.read_json
     raced = []
 
-    def racing(self, *args, **kwargs):
-        text = real(self, *args, **kwargs)
-        if self == cache_path() and not raced:
-            raced.append(True)
-            writer.write({"anthropic": entry("anthropic")})
-        return text
+    def racing(path, *args, **kwargs):
+        try:
+            return real(path, *args, **kwargs)
+        finally:
+            if path == cache_path() and not raced:
+                raced.append(True)
+                writer.write({"anthropic": entry("anthropic")})
 
     with monkeypatch.context() as patched:
-        patched.setattr(Path, "read_text", racing)
+        patched.setattr(forge_ipy.cache, "read_json", racing)
         assert reader.read() == {}
 
     assert raced

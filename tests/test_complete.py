@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from forge_ipy import complete, credentials
+from forge_ipy import cache_rules, complete, credentials, login_memo
+from forge_ipy.cache import CacheFile
 from forge_ipy.providers import registry
 
 KEY_VARS = registry.environment_variables()  # keys, API roots, the config folder
@@ -85,10 +86,14 @@ def entry(pid: str, *, age: float = 0.0, key: str | None = "same", root: str | N
 
 
 def write(cache: Path, entries: dict | None = None, *, schema: int = 2) -> None:
+    """Write `entries` to models.json as given; for the current schema, have the cache's own
+    writer take them in, which writes the names index that completion reads."""
     if entries is None:
         entries = {pid: entry(pid) for pid in PROVIDERS}
     cache.mkdir(parents=True, exist_ok=True)
     (cache / "models.json").write_text(json.dumps({"schema": schema, "entries": entries}))
+    if schema == cache_rules.SCHEMA:
+        CacheFile(cache / cache_rules.FILE_NAME).write({})
 
 
 def test_all_valid_models_sorted_by_provider_then_id(cache, spawns):
@@ -156,6 +161,11 @@ def test_key_from_the_credential_store_counts(cache, spawns, monkeypatch):
     assert complete.complete_models("anthropic/") == [
         "anthropic/claude-3-5-haiku", "anthropic/claude-sonnet-4",
     ]
+    # Logging out (or in with another key) is seen by the very next TAB.
+    credentials.delete_key("anthropic")
+    assert complete.complete_models("anthropic/") == []
+    credentials.save_key("anthropic", "sk-other")
+    assert complete.complete_models("anthropic/") == []
 
 
 @pytest.mark.parametrize("content", [
@@ -171,12 +181,55 @@ def test_unusable_file_completes_nothing_silently(cache, spawns, capsys, content
 
 
 def test_bad_entries_are_skipped_silently(cache, spawns, capsys):
-    good = entry("anthropic")
-    good["models"] += [None, 3, {"id": None}, {"id": ""}, {"name": "no id"}]
-    write(cache, {"openai": "nonsense", "openrouter": {"models": "x"}, "anthropic": good,
+    bad_rows = entry("openrouter")
+    bad_rows["models"] += [None, 3, {"id": None}, {"name": "no id"}]
+    write(cache, {"openai": "nonsense", "openrouter": bad_rows, "anthropic": entry("anthropic"),
                   "ollama": {**entry("ollama"), "models": None}})
-    assert complete.complete_models() == [m for m in EXPECTED if m.startswith("anthropic/")]
+    capsys.readouterr()  # the cache's writer logs what it dropped; completion says nothing
+    assert complete.main(["models"]) == 0
+    assert capsys.readouterr() == ("\n".join(m for m in EXPECTED if m.startswith("anthropic/"))
+                                   + "\n", "")
+
+
+@pytest.mark.parametrize("index", [
+    "", "{}", "forge-ipy names\t2", "forge-ipy names\t2\t1\t2\t3\n\topenai\tfp\t1.0\ngpt-4o\n",
+    b"\xff\xfe", "{header}\n\topenai\tfingerprint-without-a-time\n", "{header}\x00",
+])
+def test_unusable_index_completes_nothing_and_asks_for_a_refresh(cache, spawns, capsys, index):
+    write(cache)
+    path = cache / cache_rules.INDEX_NAME
+    if isinstance(index, str):  # {header}: the right one, for this models.json
+        header = path.read_text().split("\n")[0]
+        index = index.replace("{header}", header).encode()
+    path.write_bytes(index)
+    assert complete.main(["models"]) == 0
     assert capsys.readouterr() == ("", "")
+    assert spawns == [1]
+
+
+def test_index_of_another_models_json_is_ignored(cache, spawns):
+    """models.json replaced by a forge-ipy that writes no index: the old index is not used."""
+    write(cache)
+    path = cache / cache_rules.FILE_NAME
+    path.write_text(path.read_text() + " ")
+    assert complete.complete_models() == []
+    assert spawns == [1]
+
+
+def test_names_that_are_not_printable_are_never_offered(cache, spawns):
+    ids = ["gpt-4o", "evil\nopenai/forged", "tab\there", "bidi\u202egpt", "ok name"]
+    write(cache, {"openai": entry("openai", ids=ids)})
+    assert complete.complete_models("openai/") == ["openai/gpt-4o", "openai/ok name"]
+
+
+def test_index_holds_only_names_listed_by_default(cache, spawns):
+    models = [{"provider_id": "openai", "id": "gpt-4o", "name": "gpt-4o", "kind": "chat"},
+              {"provider_id": "openai", "id": "text-embedding-3", "name": "e",
+               "kind": "embedding"},
+              {"provider_id": "openai", "id": "gpt-3", "name": "g", "status": "retired"},
+              {"provider_id": "openai", "id": "o3", "name": "o3"}]
+    write(cache, {"openai": {**entry("openai"), "models": models}})
+    assert complete.complete_models("openai/") == ["openai/gpt-4o", "openai/o3"]
 
 
 def test_newer_schema_is_left_alone(cache, spawns, capsys):
@@ -347,6 +400,16 @@ def test_completion_scripts():
         complete.completion_script("fish")
 
 
+def loaded_by_a_fresh_tab(code: str, heavy: tuple[str, ...]) -> list[str]:
+    """Run `code` in a fresh interpreter: the lines it printed, then which of `heavy` it
+    imported."""
+    code += f"import sys\nprint(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, env=os.environ.copy())
+    assert result.stderr == ""
+    return result.stdout.splitlines()
+
+
 def test_imports_nothing_heavy(cache):
     """Run in a fresh interpreter: a TAB must not pay for httpx, pydantic or IPython."""
     write(cache, {pid: entry(pid, age=7200) for pid in PROVIDERS})  # stale: the refresh path runs
@@ -354,14 +417,53 @@ def test_imports_nothing_heavy(cache):
         "import sys, forge_ipy.complete as c\n"
         "c.spawn_refresh = lambda: 1\n"
         "c.main(['models', 'gpt'])\n"
-        "heavy = ('httpx', 'pydantic', 'IPython', 'forge_ipy.domain', 'filelock')\n"
-        "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60, env=os.environ.copy())
-    assert result.stderr == ""
-    assert result.stdout.splitlines() == ["openai/gpt-4o", "openai/gpt-4o-mini", "[]"]
+    heavy = ("httpx", "pydantic", "IPython", "forge_ipy.domain", "filelock")
+    assert loaded_by_a_fresh_tab(code, heavy) == ["openai/gpt-4o", "openai/gpt-4o-mini", "[]"]
     assert (cache / complete.MARKER_NAME).exists()  # it did go through the refresh path
+
+
+def test_a_repeated_tab_imports_only_what_reading_the_index_needs(cache, spawns):
+    """Who is logged in is worked out once (registry, settings) and then remembered: the next
+    TAB in a fresh interpreter loads neither, nor pathlib, dataclasses or OpenSSL."""
+    write(cache)
+    assert complete.complete_models("gpt") == ["openai/gpt-4o", "openai/gpt-4o-mini"]
+    heavy = ("forge_ipy.settings", "forge_ipy.providers.registry", "forge_ipy.credentials",
+             "pathlib", "dataclasses", "typing", "_hashlib", "contextlib", "json", "re")
+    code = "import forge_ipy.complete as c\nc.main(['models', 'gpt'])\n"
+    assert loaded_by_a_fresh_tab(code, heavy) == ["openai/gpt-4o", "openai/gpt-4o-mini", "[]"]
+
+
+def test_a_new_custom_provider_in_config_toml_is_seen_at_once(cache, spawns):
+    write(cache)
+    assert "lmstudio" not in complete.complete_providers()
+    config = Path(os.environ["FORGE_IPY_CONFIG_DIR"])
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "config.toml").write_text(
+        '[providers.lmstudio]\nkind = "openai"\nbase_url = "http://127.0.0.1:1234/v1"\n')
+    assert complete.complete_providers("lm") == ["lmstudio"]
+
+
+def test_the_memo_of_who_is_logged_in_holds_no_secret(cache, spawns):
+    write(cache)
+    complete.complete_models()
+    memo = (cache / login_memo.MEMO_NAME).read_text()
+    assert memo.startswith("forge-ipy logins\t1\nM\t")
+    for _, key, _, _ in PROVIDERS.values():
+        if key:
+            assert key not in memo
+
+
+@pytest.mark.parametrize("memo", ["", "{", b"\xff", "forge-ipy logins\t1\nV\tA\n",
+                                  "forge-ipy logins\t1\nM\tx\n",
+                                  "forge-ipy logins\t1\nM\tx\tmoderate\tsoon\n",
+                                  "forge-ipy logins\t1\nM\tx\t\t\nL\topenai\n"])
+def test_a_damaged_memo_is_worked_out_again(cache, spawns, memo):
+    write(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / login_memo.MEMO_NAME).write_bytes(memo if isinstance(memo, bytes) else memo.encode())
+    assert complete.complete_models() == EXPECTED
+    assert login_memo._read_memos()[0]["logins"]["providers"]
 
 
 def test_runs_as_a_module(cache):
@@ -390,18 +492,3 @@ def test_concurrent_completions_spawn_one_refresh(cache, tmp_path):
         assert (proc.returncode, err) == (0, b"")
     assert log.read_text() == "x\n"
 
-
-def test_models_a_list_would_not_show_are_not_offered(cache, spawns):
-    """The stored kind and status decide (the provider's); a model with none stays offered."""
-    row = entry("openai")
-    row["models"] = [
-        {"provider_id": "openai", "id": "gpt-4o", "name": "gpt-4o", "kind": "chat"},
-        {"provider_id": "openai", "id": "whisper-1", "name": "whisper-1", "kind": "audio"},
-        {"provider_id": "openai", "id": "gpt-4-0314", "name": "gpt-4-0314", "kind": "chat",
-         "status": "retired"},
-        {"provider_id": "openai", "id": "o3", "name": "o3", "status": "deprecated"},
-        {"provider_id": "openai", "id": "babbage-002", "name": "babbage-002"},
-    ]
-    write(cache, {"openai": row})
-    assert complete.complete_models("openai/") == [
-        "openai/babbage-002", "openai/gpt-4o", "openai/o3"]

@@ -488,6 +488,20 @@ def test_damaged_cache_file_warns_once_and_is_fetched_again(loopback, make_facts
     assert read_compact(json.loads(path.read_text()))["openai"]["gpt-4o"]["context_length"]
 
 
+def test_a_named_pipe_in_the_cache_files_place_never_blocks(loopback, make_facts, tmp_path,
+                                                             caplog):
+    add_document(loopback, "facts", LIVE_DOCUMENT)
+    path = tmp_path / "cache" / facts.FILE_NAME
+    path.parent.mkdir(parents=True)
+    os.mkfifo(path)
+    model_facts = make_facts()
+    with caplog.at_level(logging.WARNING, "forge_ipy"):
+        model_facts.refresh_in_background(document_url(loopback, "facts")).result(timeout=30)
+    assert "not a regular file" in caplog.text
+    assert _context(model_facts) == 128_000
+    assert path.is_file()  # the fetched catalog took the pipe's place
+
+
 def test_a_cached_catalog_of_another_url_is_not_used(loopback, make_facts):
     add_document(loopback, "facts", LIVE_DOCUMENT)
     add_document(loopback, "other", models_dev_document(

@@ -25,6 +25,7 @@ from traitlets.config import Config
 
 import forge_ipy
 import forge_ipy.ipython as extension
+from forge_ipy import cli
 from forge_ipy.domain import model_sort_key
 from forge_ipy.ipython.completion import forge_matcher
 from forge_ipy.ipython.display import ModelTable, TextBlock
@@ -388,6 +389,21 @@ def test_completion_also_works_through_the_legacy_complete_api(ip, served):
     assert matches == ["ollama/llama3.2:latest"]
 
 
+def test_completion_never_offers_a_name_that_would_add_a_line_of_code(ip, loopback, serve):
+    loopback.add("openai", [FakeModel("gpt-4o"), FakeModel("gpt-x\nimport os; os.system('id')"),
+                            FakeModel("gpt-\x1b[2Jclear")])
+    serve()
+    ip.run_line_magic("forge_models", "")
+    assert completed(ip, "%forge_select gp") == ["%forge_select openai/gpt-4o"]
+
+
+def test_a_usage_error_quoting_a_name_shows_its_control_characters_escaped(ip, served, capsys):
+    result, _, err = cell(ip, capsys, "%forge_select openai/nope\x1b[2J\x07")
+    assert isinstance(result.error_in_exec, UsageError)
+    assert "\x1b" not in err and "\x07" not in err
+    assert "nope\\x1b[2J\\x07" in err
+
+
 def test_completion_reads_the_cache_only(ip, served):
     assert completed(ip, "%forge_select gp") == []
     assert not served.requests
@@ -417,8 +433,9 @@ def test_config_strategy_fresh_takes_effect_on_the_next_call(ip, served, capsys)
 @pytest.mark.parametrize("name, bad, allowed", [
     ("model_cache_strategy", '"sometimes"', "aggressive, moderate, fresh"),
     ("model_cache_refresh", '"later"', "background, block"),
-    ("model_cache_ttl_seconds", "-5", "positive number"),
-    ("provider_timeout_seconds", "0", "positive number"),
+    ("model_cache_ttl_seconds", "-5", "above 0"),
+    ("provider_timeout_seconds", "0", "above 0"),
+    ("provider_timeout_seconds", "1e300", "at most 3600"),
     ("model_cache_ttl_seconds", "True", "expected a float"),
     ("model_facts_url", '"models.dev"', "http(s):// URL"),
 ])
@@ -500,6 +517,10 @@ def test_forge_providers_lists_every_provider_with_source_root_and_state(
         assert provider.key not in block.text
     result, out, _ = cell(ip, capsys, "%forge_providers")
     assert result.success and "env:GROQ_API_KEY" in out
+
+    # The CLI asks the same service and draws the same table.
+    assert cli.main(["providers"]) == 0
+    assert capsys.readouterr().out == block.text + "\n"
 
 
 # -- unload and reload -----------------------------------------------------------------

@@ -20,6 +20,10 @@ PUBLIC = {
     "ForgeError": "forge_ipy.errors",
     "Model": "forge_ipy.domain",
     "ModelListing": "forge_ipy.domain",
+    "Reply": "forge_ipy.chat.reply",
+    "achat": "forge_ipy.chat.service",
+    "chat": "forge_ipy.chat.service",
+    "client": "forge_ipy.chat.sdk",
     "current": "forge_ipy.catalog",
     "get_all_models": "forge_ipy.catalog",
     "load_ipython_extension": "forge_ipy",
@@ -48,6 +52,9 @@ def test_all_lists_exactly_the_public_names():
 @pytest.mark.parametrize("name", sorted(PUBLIC))
 def test_each_public_name_resolves_to_its_home(name):
     value = getattr(forge_ipy, name)
+    if name == "chat":  # the subpackage forge_ipy.chat, callable as its `chat` function
+        assert value is importlib.import_module("forge_ipy.chat") and callable(value)
+        value = value.chat
     assert value is getattr(importlib.import_module(PUBLIC[name]), name)
 
 

@@ -165,6 +165,21 @@ def test_select_by_name_switches_the_provider(executed: Any) -> None:
     assert "127.0.0.1" in current  # the API root is the loopback server
 
 
+def test_forge_cell_streams_the_reply_and_the_footer(executed: Any) -> None:
+    first = _cell(executed, "%%forge\nIn one sentence: what is {topic}?")
+    displays = [o for o in first.outputs if o["output_type"] == "display_data"]
+    assert len(displays) == 1  # one display, updated in place
+    assert displays[0]["data"]["text/markdown"].startswith(
+        "You said: In one sentence: what is a context window?\n\n---\n"
+        "anthropic/claude\\-sonnet\\-4\\-5 · 8 in · 10 out · ")
+    follow = _texts(_cell(executed, "%%forge -c\nAnd why does it matter?"))
+    assert follow.startswith("You said: And why does it matter?")
+    assert "anthropic/claude-sonnet-4-5 · 23 in · " in follow  # the earlier exchange went too
+    python = _texts(_cell(executed, "reply.usage, reply.cost"))
+    assert "Usage(input_tokens=4, output_tokens=6)" in python
+    assert "6.999999999999999e-05" in python or "7e-05" in python  # $2.5/M in, $10/M out
+
+
 @pytest.mark.skipif(not WIDGET_PRESENT,
                     reason="forge_ipy/ipython/widget.py (the picker widget) is not in this tree "
                            "yet: the notebook's `%forge_select` cell was left out of the run")

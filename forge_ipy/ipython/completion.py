@@ -16,15 +16,17 @@ _PROVIDER = re.compile(r"^\s*%{1,2}forge_(models|cache)\b.*\s(-p|--provider)\s+(
 
 
 def _model_names() -> list[str]:
+    """Names that can be inserted as they are: a newline in one would add a line of code."""
     from ..catalog import get_catalog
+    from ..text import plain
 
-    return [m.full_name for m in get_catalog().cached().filter()]
+    return [m.full_name for m in get_catalog().cached().filter() if plain(m.full_name)]
 
 
 def _provider_ids() -> list[str]:
-    from ..providers.registry import all_specs
+    from ..accounts import provider_ids
 
-    return list(all_specs())
+    return provider_ids()
 
 
 def candidates(arg: str) -> list[str]:

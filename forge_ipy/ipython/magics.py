@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 from traitlets import Float, TraitError, Unicode, validate
@@ -21,6 +21,7 @@ from traitlets import Float, TraitError, Unicode, validate
 from ..errors import ForgeError, describe_os_error
 from ..settings import SETTING_NAMES
 from ..settings import validate as validate_setting
+from ..text import printable
 
 
 def _in_notebook(shell: Any) -> bool:
@@ -57,6 +58,8 @@ class ForgeMagics(Magics):
         None, allow_none=True, config=True,
         help="Where the live catalog of model facts comes from (models.dev's api.json "
              "shape); off: the bundled snapshot only.")
+    chat_timeout_seconds = _Seconds(
+        None, allow_none=True, config=True, help="The most one %%forge reply may take.")
 
     @validate(*SETTING_NAMES)
     def _validate_setting(self, proposal: dict[str, Any]) -> Any:
@@ -118,7 +121,7 @@ class ForgeMagics(Magics):
             if name is None:
                 return None
         with _user_errors():
-            print(self._catalog().select(name, settings=self.settings()).message)
+            print(printable(self._catalog().select(name, settings=self.settings()).message))
         return None
 
     def _choose_in_terminal(self) -> str | None:
@@ -134,8 +137,8 @@ class ForgeMagics(Magics):
     @line_magic
     def forge_providers(self, line: str) -> Any:
         """Every known provider: logged in or not, key source (never the key), API root, state."""
-        from ..formatting import format_status, format_table
-        from ..providers.registry import all_specs, is_logged_in, resolve
+        from ..accounts import provider_rows
+        from ..formatting import format_providers
         from .display import TextBlock
 
         if line.strip():
@@ -143,18 +146,8 @@ class ForgeMagics(Magics):
                              "lists one provider's models")
 
         with _user_errors():
-            listing = self._catalog().cached()
-            rows = []
-            for spec in all_specs().values():
-                access = resolve(spec)
-                status = listing.status(spec.id)
-                state = format_status(status, time.time()) if status else "not fetched"
-                logged = "yes" if is_logged_in(access) else "no"
-                source = "no key needed" if spec.keyless else access.key_source or "no key"
-                rows.append([spec.id, spec.name, logged, source, access.root,
-                             state if logged == "yes" else ""])
-        headers = ["id", "name", "logged in", "key", "API root", "state"]
-        return TextBlock(format_table(headers, rows))
+            rows = provider_rows(self._catalog())
+        return TextBlock(format_providers(rows, time.time()))
 
     # -- %forge_cache -------------------------------------------------------------------
     @magic_arguments()
@@ -181,6 +174,25 @@ class ForgeMagics(Magics):
             return TextBlock(f"Refreshed {len(listing.providers)} provider(s), "
                              f"{len(listing)} models.")
         return TextBlock(format_cache_stats(catalog.stats(), time.time(), "this kernel"))
+
+    # -- %%forge ------------------------------------------------------------------------
+    @magic_arguments()
+    @argument("name", nargs="?", metavar="PROVIDER/MODEL",
+              help="this model for this cell only (the selection does not change)")
+    @argument("-c", "--continue", dest="continue_", action="store_true",
+              help="continue this kernel's conversation with that model")
+    @argument("--system", metavar="TEXT", help="a system prompt")
+    @argument("--max-tokens", type=int, metavar="N", help="the most tokens the reply may have")
+    @argument("--temperature", type=float, metavar="T", help="sampling temperature, 0 to 2")
+    @argument("--format", choices=["markdown", "text", "code"], default="markdown",
+              help="show the reply as Markdown (default), plain text, or a code block")
+    @cell_magic
+    def forge(self, line: str, cell: str) -> None:
+        """Send the cell to the selected model; the reply streams in, then the footer
+        (model · tokens in · out · cost · seconds). `{name}` is replaced by that variable."""
+        from .forge_cell import run
+
+        run(self, _parse(self.forge, line), cell)
 
     # -- shared -------------------------------------------------------------------------
     def _catalog(self) -> Any:
@@ -246,7 +258,7 @@ def _user_errors() -> Iterator[None]:
     """Turn forge-ipy's errors into UsageError: one line, no traceback."""
     try:
         yield
-    except ForgeError as exc:
-        raise UsageError(str(exc)) from None
+    except ForgeError as exc:  # may quote a model id: never a raw control character
+        raise UsageError(printable(exc)) from None
     except OSError as exc:
         raise UsageError(describe_os_error(exc)) from None

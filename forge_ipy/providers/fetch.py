@@ -7,9 +7,11 @@ next page is a path and query under the same root.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -17,6 +19,7 @@ import httpx
 
 from ..domain import Model
 from ..errors import ProviderError
+from ..text import printable
 from .registry import ProviderAccess
 from .wire import BadShape, PageRequest
 
@@ -36,7 +39,7 @@ async def fetch_models(
     client: httpx.AsyncClient, access: ProviderAccess, *, max_body_bytes: int = MAX_BODY_BYTES
 ) -> list[Model]:
     """Every model `access` offers, following every page; raises ProviderError."""
-    _check_root(access)
+    check_root(access)
     wire = wire_module(access.spec.wire)
     headers = wire.headers(access.key)
     request: PageRequest | None = wire.first_page()
@@ -80,7 +83,7 @@ async def fetch_document(
     """The body of one GET of `access.root`, with the listing's protections (no redirects,
     the size cap, errors as ProviderError); unparsed, so a big document is parsed off the loop.
     """
-    _check_root(access)
+    check_root(access)
     _, body = await _get_body(client, access, PageRequest(""), headers or {}, max_body_bytes)
     return body
 
@@ -102,23 +105,31 @@ async def _get_body(
     headers: dict[str, str], max_body_bytes: int,
 ) -> tuple[httpx.Response, bytes]:
     url = access.root + request.path
-    try:
+    with request_errors(access):
         async with client.stream("GET", url, params=request.params, headers=headers) as response:
             body = await _read_capped(response, access, max_body_bytes)
+    check_status(response, body, access)
+    return response, body
+
+
+@contextlib.contextmanager
+def request_errors(access: ProviderAccess) -> Iterator[None]:
+    """httpx's errors while asking `access` become ProviderErrors that never quote the key
+    (the one translation, shared by listing and chat)."""
+    try:
+        yield
     except httpx.TimeoutException:
-        raise _error(access, "timeout", f"no answer from {_origin(access)}") from None
+        raise _error(access, "timeout", f"no answer from {origin(access)}") from None
     except (httpx.LocalProtocolError, UnicodeEncodeError):
         # A key with a character no HTTP header can carry (a pasted zero-width space, a
         # newline). The library's message quotes the header: never show it.
         raise _error(access, "auth", "the key holds characters an HTTP header cannot carry; "
                      f"check it ({access.key_source or 'no key'})") from None
     except httpx.TransportError as exc:
-        reason = type(exc).__name__ if not str(exc) else _scrub(str(exc), access)
-        raise _error(access, "unreachable", f"cannot reach {_origin(access)}: {reason}") from None
+        reason = type(exc).__name__ if not str(exc) else scrub(str(exc), access)
+        raise _error(access, "unreachable", f"cannot reach {origin(access)}: {reason}") from None
     except (httpx.InvalidURL, ValueError, OverflowError):
         raise _invalid_root(access) from None
-    _check_status(response, body, access)
-    return response, body
 
 
 async def _read_capped(
@@ -136,17 +147,17 @@ async def _read_capped(
     return b"".join(chunks)
 
 
-def _check_status(response: httpx.Response, body: bytes, access: ProviderAccess) -> None:
+def check_status(response: httpx.Response, body: bytes, access: ProviderAccess) -> None:
     status = response.status_code
     if 200 <= status < 300:
         return
-    detail = _error_detail(body, access)
+    detail = error_detail(body, access)
     if status in (401, 403) or (status == 400 and _says_bad_key(body)):
         hint = f"check the key ({access.key_source or 'none set'})"
         raise _error(access, "auth", f"HTTP {status}: {detail or 'key refused'}; {hint}")
     if 300 <= status < 400:
         target = response.headers.get("location", "elsewhere")
-        raise _error(access, "http", f"HTTP {status} redirect to {_scrub(target, access)} "
+        raise _error(access, "http", f"HTTP {status} redirect to {scrub(target, access)} "
                      "not followed; set the API root to the final address")
     raise _error(access, "http", f"HTTP {status}" + (f": {detail}" if detail else ""))
 
@@ -156,7 +167,7 @@ def _says_bad_key(body: bytes) -> bool:
     return any(phrase in text for phrase in _BAD_KEY_PHRASES)
 
 
-def _error_detail(body: bytes, access: ProviderAccess) -> str:
+def error_detail(body: bytes, access: ProviderAccess) -> str:
     """The provider's own error message, if it gave one in JSON, on one short line."""
     try:
         data = json.loads(body)
@@ -168,17 +179,17 @@ def _error_detail(body: bytes, access: ProviderAccess) -> str:
         message = data.get("message") or data.get("detail")
     if not isinstance(message, str):
         return ""
-    return _scrub(" ".join(message.split()), access)[:200].rstrip(". ")
+    return printable(scrub(" ".join(message.split()), access), 200).rstrip(". ")
 
 
-def _scrub(text: str, access: ProviderAccess) -> str:
+def scrub(text: str, access: ProviderAccess) -> str:
     """Remove the key from text a server sent back (some echo part of it)."""
     if access.key:
         text = text.replace(access.key, "***")
     return text
 
 
-def _check_root(access: ProviderAccess) -> None:
+def check_root(access: ProviderAccess) -> None:
     """Refuse a root no request can go to, before the network stack trips over it."""
     try:
         url = httpx.URL(access.root)
@@ -195,7 +206,7 @@ def _invalid_root(access: ProviderAccess) -> ProviderError:
                   "fix it (FORGE_<ID>_BASE_URL or config.toml)")
 
 
-def _origin(access: ProviderAccess) -> str:
+def origin(access: ProviderAccess) -> str:
     try:
         return httpx.URL(access.root).host or access.root
     except (httpx.InvalidURL, ValueError):

@@ -18,6 +18,9 @@ from ..settings import config_dir, file_stamp, load_config
 # Groq and Mistral speak the OpenAI shape with extra fields, which the openai module reads.
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 WIRES = ("openai", "anthropic", "gemini", "openrouter", "together", "ollama", "litellm")
+# The chat shape (forge_ipy/chat/<shape>.py) each list shape's providers answer in; a wire
+# not named here speaks OpenAI's, as the gateways do.
+CHAT_SHAPES = {"anthropic": "anthropic", "gemini": "gemini", "ollama": "ollama"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,12 @@ class ProviderSpec:
     # SDK variables naming the API root, each with the suffix that makes it ours (e.g. `/v1`).
     sdk_root_envs: tuple[tuple[str, str], ...] = ()
     keyless: bool = False
+    # The chat column: which chat shape the provider answers; derived from `wire` when empty.
+    chat_wire: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.chat_wire:
+            object.__setattr__(self, "chat_wire", CHAT_SHAPES.get(self.wire, "openai"))
 
 
 BUILTINS: tuple[ProviderSpec, ...] = (
@@ -115,7 +124,7 @@ def _custom_specs(config: dict) -> list[ProviderSpec]:
             # A built-in's table moves its root (applied by `resolve`) and may rename it or
             # name another key variable; what it leaves out stays as in the table above.
             specs.append(replace(
-                builtin, name=str(table.get("name", builtin.name)), wire=kind,
+                builtin, name=str(table.get("name", builtin.name)), wire=kind, chat_wire="",
                 key_envs=(key_env,) if key_env else builtin.key_envs,
             ))
             continue

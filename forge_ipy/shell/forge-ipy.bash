@@ -9,6 +9,18 @@
 # from COMP_LINE and the part before the last `:` is trimmed from each candidate, as
 # bash-completion's __ltrim_colon_completions does.
 
+# The Python that runs forge-ipy, written in by `forge-ipy completion bash`: asking it directly
+# skips the console-script wrapper, whose `import re` alone costs a TAB a third of its time.
+# Where it is gone (or this file was copied from the source tree), `forge-ipy` answers.
+_forge_ipy_python=@PYTHON@
+
+_forge_ipy_complete() {
+    if [[ -x $_forge_ipy_python ]]; then
+        "$_forge_ipy_python" -c 'import sys; from forge_ipy.complete import main; sys.exit(main(sys.argv[1:]))' "$@" 2>/dev/null && return
+    fi
+    forge-ipy complete "$@" 2>/dev/null
+}
+
 _forge_ipy() {
     local line=${COMP_LINE:0:COMP_POINT}
     local -a words
@@ -21,7 +33,7 @@ _forge_ipy() {
     local cmd=${words[1]-} sub=${words[2]-}
     COMPREPLY=()
 
-    local commands="models select current providers login logout cache complete completion"
+    local commands="models select current chat providers login logout cache complete completion"
     local -a candidates=()
     local word
 
@@ -31,10 +43,10 @@ _forge_ipy() {
         case $cmd in
             models)
                 if [[ $prev == -p || $prev == --provider ]]; then
-                    candidates=($(compgen -W "$(forge-ipy complete providers 2>/dev/null)" -- "$cur"))
+                    _forge_ipy_from providers "$cur"
                 elif [[ $cur == --provider=* ]]; then
                     # `=` is a word break too: readline replaces only what follows it.
-                    candidates=($(compgen -W "$(forge-ipy complete providers 2>/dev/null)" -- "${cur#*=}"))
+                    _forge_ipy_from providers "${cur#*=}"
                 else
                     candidates=($(compgen -W "-p --provider --refresh --json --porcelain -h --help" -- "$cur"))
                 fi
@@ -42,11 +54,18 @@ _forge_ipy() {
             select)
                 if (( cword == 2 )) && [[ $cur != -* ]]; then
                     # The command matched the prefix already (also against the bare model id).
+                    _forge_ipy_from models "$cur"
+                else
+                    candidates=($(compgen -W "-h --help" -- "$cur"))
+                fi
+                ;;
+            chat)
+                if (( cword == 2 )) && [[ $cur != -* ]]; then
                     while IFS= read -r word; do
                         [[ -n $word ]] && candidates+=("$word")
                     done < <(forge-ipy complete models "$cur" 2>/dev/null)
-                else
-                    candidates=($(compgen -W "-h --help" -- "$cur"))
+                elif [[ $cur == -* ]]; then
+                    candidates=($(compgen -W "--system --max-tokens --temperature -h --help" -- "$cur"))
                 fi
                 ;;
             current|providers)
@@ -54,16 +73,16 @@ _forge_ipy() {
                 ;;
             login|logout)
                 if (( cword == 2 )); then
-                    candidates=($(compgen -W "$(forge-ipy complete providers 2>/dev/null)" -- "$cur"))
+                    _forge_ipy_from providers "$cur"
                 fi
                 ;;
             cache)
                 if (( cword == 2 )); then
                     candidates=($(compgen -W "stats clear refresh -h --help" -- "$cur"))
                 elif [[ $sub == clear && ( $prev == --provider ) ]]; then
-                    candidates=($(compgen -W "$(forge-ipy complete providers 2>/dev/null)" -- "$cur"))
+                    _forge_ipy_from providers "$cur"
                 elif [[ $sub == clear && $cur == --provider=* ]]; then
-                    candidates=($(compgen -W "$(forge-ipy complete providers 2>/dev/null)" -- "${cur#*=}"))
+                    _forge_ipy_from providers "${cur#*=}"
                 elif [[ $sub == clear ]]; then
                     candidates=($(compgen -W "--provider -h --help" -- "$cur"))
                 elif [[ $sub == refresh ]]; then
@@ -81,15 +100,27 @@ _forge_ipy() {
 
     # Readline completes only the text after the last `:` when `:` breaks words, so a candidate
     # must start with the typed text up to that `:`; the rest is what replaces the word.
+    local colon_prefix=
     if [[ $cur == *:* && $COMP_WORDBREAKS == *:* && $cur != --provider=* ]]; then
-        local colon_prefix=${cur%"${cur##*:}"}
-        for word in "${candidates[@]}"; do
-            [[ $word == "$colon_prefix"* ]] && COMPREPLY+=("${word#"$colon_prefix"}")
-        done
-    else
-        COMPREPLY=("${candidates[@]}")
+        colon_prefix=${cur%"${cur##*:}"}
     fi
+    # Inserted quoted (printf %q): a name such as `x;touch${IFS}/tmp/pwned` or `$(...)` is an
+    # argument, never a command. Readline inserts COMPREPLY as it is.
+    for word in "${candidates[@]}"; do
+        [[ $word == "$colon_prefix"* ]] || continue
+        printf -v word %q "${word#"$colon_prefix"}"
+        COMPREPLY+=("$word")
+    done
     return 0
+}
+
+# Candidates one a line from `_forge_ipy_complete KIND PREFIX`, added to the caller's
+# `candidates`: never through `compgen -W`, which would expand `$(...)` inside a name.
+_forge_ipy_from() {
+    local word
+    while IFS= read -r word; do
+        [[ -n $word ]] && candidates+=("$word")
+    done < <(_forge_ipy_complete "$1" "$2")
 }
 
 complete -F _forge_ipy forge-ipy

@@ -11,17 +11,29 @@
 # ollama/llama3.2:latest), so they are added with plain compadd, never through _describe or
 # _values, which would read a `:` as the start of a description.
 
+# The Python that runs forge-ipy, written in by `forge-ipy completion zsh`: asking it directly
+# skips the console-script wrapper, whose `import re` alone costs a TAB a third of its time.
+# Where it is gone (or this file was copied from the source tree), `forge-ipy` answers.
+_forge_ipy_python=@PYTHON@
+
+_forge_ipy_complete() {
+  if [[ -x $_forge_ipy_python ]]; then
+    $_forge_ipy_python -c 'import sys; from forge_ipy.complete import main; sys.exit(main(sys.argv[1:]))' "$@" 2>/dev/null && return
+  fi
+  forge-ipy complete "$@" 2>/dev/null
+}
+
 # Cached models matching what is typed. The command already matched the prefix, also against the
 # bare model id (`gpt` offers `openai/gpt-4o`), so -U keeps zsh from filtering again.
 _forge_ipy_models() {
   local -a expl models
-  models=(${(f)"$(_call_program models forge-ipy complete models ${(q)PREFIX} 2>/dev/null)"})
+  models=(${(f)"$(_call_program models _forge_ipy_complete models ${(q)PREFIX})"})
   _wanted models expl 'model' compadd -U -- $models
 }
 
 _forge_ipy_providers() {
   local -a expl providers
-  providers=(${(f)"$(_call_program providers forge-ipy complete providers 2>/dev/null)"})
+  providers=(${(f)"$(_call_program providers _forge_ipy_complete providers)"})
   _wanted providers expl 'provider' compadd -- $providers
 }
 
@@ -31,6 +43,7 @@ _forge_ipy_commands() {
     'models:list every model of every logged-in provider'
     'select:pick a model (and with it its provider)'
     'current:show the selected model'
+    'chat:send a prompt to the selected model'
     'providers:list providers and whether you are logged in'
     'login:save an API key for a provider'
     'logout:forget the saved API key of a provider'
@@ -67,6 +80,12 @@ _forge_ipy() {
       ;;
     current)
       _arguments $help '--json[print JSON]' && ret=0
+      ;;
+    chat)
+      _arguments $help '--system=[a system prompt]:text: ' \
+        '--max-tokens=[the most tokens the reply may have]:number: ' \
+        '--temperature=[sampling temperature, 0 to 2]:temperature: ' \
+        '1:model:_forge_ipy_models' '*:prompt: ' && ret=0
       ;;
     providers)
       _arguments $help '--json[print JSON]' && ret=0
