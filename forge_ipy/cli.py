@@ -299,9 +299,9 @@ def cmd_chat(options: argparse.Namespace) -> int:
 def _chat_words(words: list[str]) -> tuple[str | None, str | None]:
     """(model, prompt) from the positional words: a first word naming a known provider's
     model (`openai/gpt-4o`, no spaces) is the model; the rest is the prompt."""
-    from .providers.registry import all_specs
+    from .accounts import provider_ids
 
-    if words and " " not in words[0] and words[0].partition("/")[0] in all_specs() \
+    if words and " " not in words[0] and words[0].partition("/")[0] in provider_ids() \
             and "/" in words[0]:
         return words[0], " ".join(words[1:]) or None
     return None, " ".join(words) or None

@@ -80,7 +80,11 @@ def resolve_name(catalog: Catalog, name: str,
             raise SelectionError(f"{provider_id} is not logged in; run `forge-ipy login "
                                  f"{provider_id}` or set {hint}")
     listing = catalog.get_all_models(settings=settings)
-    exact = [m for m in listing if m.full_name == name] or [m for m in listing if m.id == name]
+    exact = [m for m in listing if m.full_name == name]
+    if not exact and provider_id not in specs:
+        # A bare id. A name that starts with a provider's id means that provider's model,
+        # never another's id that happens to read the same (OpenRouter's `openai/gpt-4o`).
+        exact = [m for m in listing if m.id == name]
     if len(exact) == 1:
         return _chat_model(exact[0])
     if len(exact) > 1:

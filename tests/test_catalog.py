@@ -668,3 +668,19 @@ def test_a_listing_fetches_the_live_catalog_of_facts_behind_it(loopback, serve, 
 
 def counts_of(loopback, provider_id: str) -> int:
     return len(loopback.requests_for(provider_id))
+
+
+def test_a_provider_prefixed_name_never_falls_back_to_another_providers_id(loopback, serve,
+                                                                         catalog):
+    """`openai/gpt-4o` while OpenAI's list failed is that failure, not OpenRouter's model
+    whose id reads `openai/gpt-4o`; that one is `openrouter/openai/gpt-4o`."""
+    from forge_ipy.errors import SelectionError
+
+    loopback.add("openai", [FakeModel("gpt-4o")], failure="status:500")
+    loopback.add("openrouter", [FakeModel("openai/gpt-4o")])
+    serve()
+
+    with pytest.raises(SelectionError, match="openai failed"):
+        catalog.resolve_name("openai/gpt-4o", settings=MODERATE)
+    assert catalog.resolve_name("openrouter/openai/gpt-4o",
+                                settings=MODERATE).provider_id == "openrouter"
