@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import json
+import logging
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -23,6 +24,7 @@ from .auth import SigningError, for_credential
 from .registry import ProviderAccess
 from .wire import BadShape, PageRequest
 
+log = logging.getLogger("forge_ipy")
 MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_PAGES = 500
 # Phrases with which providers answer a bad key with HTTP 400 (Gemini, xAI).
@@ -66,6 +68,22 @@ async def fetch_models(
             raise _error(access, "bad_response", f"unexpected response shape: {exc}") from None
         models.extend(page.models)
         request = page.next
+    return await _add_documents(client, access, wire, models, headers, auth, max_body_bytes)
+
+
+async def _add_documents(
+    client: httpx.AsyncClient, access: ProviderAccess, wire: ModuleType, models: list[Model],
+    headers: dict[str, str], auth: httpx.Auth | None, max_body_bytes: int,
+) -> list[Model]:
+    """`models` with the facts of the further documents a wire module names (`documents`,
+    `merge`), such as a gateway's description of its models. Optional: a document that
+    fails or is malformed leaves the list as it is."""
+    for request in wire.documents(access.root) if hasattr(wire, "documents") else ():
+        try:
+            payload = await _get_json(client, access, request, headers, auth, max_body_bytes)
+            models = wire.merge(models, request, payload)
+        except (ProviderError, BadShape, KeyError, TypeError, AttributeError, ValueError) as exc:
+            log.debug("%s: %s not used: %s", access.id, request.path, exc)
     return models
 
 
