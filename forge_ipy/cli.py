@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only models whose provider/model or display name contains TEXT")
     p.add_argument("--tools", action="store_true",
                    help="only models known to support tool calling")
+    p.add_argument("--all", action="store_true", help="every kind of model (embedding, image, "
+                   "audio, ...) and retired ones, with a kind column; by default only chat "
+                   "models")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help='print {"models": [...], '
                      '"providers": [...]}')
@@ -165,6 +168,7 @@ def cmd_models(options: argparse.Namespace) -> int:
     from .domain import ModelListing
     from .formatting import (
         MODEL_COLUMNS,
+        MODEL_COLUMNS_ALL,
         format_table,
         listing_json,
         model_row,
@@ -178,7 +182,8 @@ def cmd_models(options: argparse.Namespace) -> int:
     if anyone_logged_in(providers):
         listing = catalog.get_all_models(providers or None, refresh=options.refresh)
         catalog.wait_background(timeout=_background_budget())
-    listing = listing.filter(options.search, tools=True if options.tools else None)
+    listing = listing.filter(options.search, tools=True if options.tools else None,
+                             all_kinds=options.all)
     # No provider at all: nobody logged in, or only Ollama at its default root, not running
     # (it counts as logged in until probed). Scripts still get a document they can parse.
     nobody = not listing.providers
@@ -187,7 +192,8 @@ def cmd_models(options: argparse.Namespace) -> int:
     elif options.porcelain:
         print("\n".join(porcelain_lines(listing)))
     elif not nobody:
-        print(format_table(MODEL_COLUMNS, [model_row(m) for m in listing]))
+        columns = MODEL_COLUMNS_ALL if options.all else MODEL_COLUMNS
+        print(format_table(columns, [model_row(m, options.all) for m in listing]))
         print(f"\n{models_summary(listing)}", file=sys.stderr)
     if nobody:
         return _nobody_logged_in(providers)

@@ -235,13 +235,16 @@ class ModelListing:
         return next((p for p in self.providers if p.id == provider_id), None)
 
     def filter(self, text: str | None = None, *, tools: bool | None = None,
-               providers: Iterable[str] | None = None) -> ModelListing:
-        """Models whose `provider/model` or name contains `text` (any case), with tools if asked."""
+               providers: Iterable[str] | None = None, all_kinds: bool = False) -> ModelListing:
+        """The models a list shows: chat models that are not retired (`Model.listed_by_default`;
+        every model with `all_kinds`), whose `provider/model` or name contains `text` (any
+        case), with tools if asked, of `providers` if given. The one place lists are narrowed."""
         wanted = set(providers) if providers else None
         needle = text.lower() if text else None
         models = tuple(
             m for m in self.models
-            if (wanted is None or m.provider_id in wanted)
+            if (all_kinds or m.listed_by_default)
+            and (wanted is None or m.provider_id in wanted)
             and (tools is None or m.tools is tools)
             and (needle is None or needle in m.full_name.lower() or needle in m.name.lower())
         )

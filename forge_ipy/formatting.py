@@ -59,6 +59,11 @@ def format_usd(price: float) -> str:
     return f"${text}"
 
 
+def format_reasoning(reasoning: bool | None) -> str:
+    """`reasoning` for a model that thinks before it answers; '' otherwise or when unknown."""
+    return "reasoning" if reasoning else ""
+
+
 def format_price(model: Model) -> str:
     """`$0.12 / $0.30` per million tokens in / out; '' when unknown."""
     if model.input_price is None and model.output_price is None:
@@ -69,9 +74,11 @@ def format_price(model: Model) -> str:
 
 
 def format_model_line(model: Model) -> str:
-    """`gpt-4o  128k  tools`: id, context window, tools mark (unknown parts left out)."""
+    """`o3  200k  tools  reasoning  $2 / $8`: id, context window, tools and reasoning marks,
+    price in / out per million tokens, `deprecated` or `retired` (unknown parts left out)."""
     parts = [printable(model.id, CELL_CHARS), format_tokens(model.context_length),
-             format_tools(model.tools)]
+             format_tools(model.tools), format_reasoning(model.reasoning), format_price(model),
+             model.status or ""]
     return "  ".join(part for part in parts if part)
 
 
@@ -193,13 +200,23 @@ def format_table(headers: list[str], rows: list[list[str]],
     )
 
 
-MODEL_COLUMNS = ["provider", "model", "context", "tools", "price in / out per 1M"]
+MODEL_COLUMNS = ["provider", "model", "context", "tools", "reasoning", "price in / out per 1M"]
+# `--all` lists every kind of model, with a column saying which.
+MODEL_COLUMNS_ALL = [*MODEL_COLUMNS[:2], "kind", *MODEL_COLUMNS[2:]]
 
 
-def model_row(model: Model) -> list[str]:
-    """A model as the cells of `MODEL_COLUMNS`, for every text table."""
-    return [model.provider_id, model.id, format_tokens(model.context_length),
-            format_tools(model.tools), format_price(model)]
+def model_row(model: Model, all_kinds: bool = False) -> list[str]:
+    """A model as the cells of `MODEL_COLUMNS` (`MODEL_COLUMNS_ALL` with `all_kinds`), for
+    every text table."""
+    kind = [format_kind(model)] if all_kinds else []
+    return [model.provider_id, model.id, *kind, format_tokens(model.context_length),
+            format_tools(model.tools), format_reasoning(model.reasoning), format_price(model)]
+
+
+def format_kind(model: Model) -> str:
+    """`chat`, `embedding`, ..., with `(retired)` or `(deprecated)` where it applies."""
+    kind = model.kind or "chat"
+    return f"{kind} ({model.status})" if model.status else kind
 
 
 def listing_json(listing: ModelListing, now: float) -> dict[str, object]:
@@ -214,8 +231,11 @@ def listing_json(listing: ModelListing, now: float) -> dict[str, object]:
             "providers": providers}
 
 
+# New columns go at the end: scripts read the first ones by position.
 PORCELAIN_COLUMNS = ["provider", "model", "context_length", "max_output_tokens", "tools",
-                     "input_price", "output_price"]
+                     "input_price", "output_price", "kind", "reasoning", "cache_read_price",
+                     "status", "input_modalities", "output_modalities", "knowledge",
+                     "release_date", "facts_from"]
 
 
 def porcelain_lines(listing: ModelListing) -> list[str]:
@@ -225,11 +245,15 @@ def porcelain_lines(listing: ModelListing) -> list[str]:
             return ""
         if isinstance(value, bool):
             return "true" if value else "false"
+        if isinstance(value, tuple):
+            value = ",".join(value)
         return printable(value)  # a tab or newline in an id never forges a field or a row
     rows = ["\t".join(PORCELAIN_COLUMNS)]
     for m in listing.models:
         values = (m.provider_id, m.id, m.context_length, m.max_output_tokens, m.tools,
-                  m.input_price, m.output_price)
+                  m.input_price, m.output_price, m.kind, m.reasoning, m.cache_read_price,
+                  m.status, m.input_modalities, m.output_modalities, m.knowledge,
+                  m.release_date, m.facts_from)
         rows.append("\t".join(cell(v) for v in values))
     return rows
 

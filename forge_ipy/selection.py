@@ -84,12 +84,23 @@ def resolve_name(catalog: Catalog, name: str,
         # never another's id that happens to read the same (OpenRouter's `openai/gpt-4o`).
         exact = [m for m in listing if m.id == name]
     if len(exact) == 1:
-        return exact[0]
+        return _chat_model(exact[0])
     if len(exact) > 1:
         names = tuple(m.full_name for m in exact)
         raise SelectionError(f"{name!r} is offered by several providers; pick one: "
                              f"{', '.join(names)}", names)
     raise _unknown(name, listing, provider_id if provider_id in specs else None)
+
+
+def _chat_model(model: Model) -> Model:
+    """`model`, if it answers chat requests; SelectionError naming what it is otherwise."""
+    if not model.listed_by_default:
+        article = "an" if str(model.kind)[:1] in "aeiou" else "a"
+        what = "retired: it no longer answers" if model.status == "retired" else \
+            f"{article} {model.kind} model, not a chat model"
+        raise SelectionError(f"{model.full_name} is {what}; pick a chat model "
+                             "(`forge-ipy models` lists them)")
+    return model
 
 
 def _unknown(name: str, listing: ModelListing, provider_id: str | None) -> SelectionError:
@@ -113,12 +124,13 @@ def close_names(name: str, listing: ModelListing, most: int = 5) -> tuple[str, .
     """Full names that contain `name`, then those spelled like it (as full name or bare id)."""
     import difflib  # only for a name that matched nothing
 
-    full = [m.full_name for m in listing]
+    listed = listing.filter()  # only names `select` would take
+    full = [m.full_name for m in listed]
     lowered = name.lower()
-    similar_ids = set(difflib.get_close_matches(name, {m.id for m in listing}, most, 0.6))
+    similar_ids = set(difflib.get_close_matches(name, {m.id for m in listed}, most, 0.6))
     found = [n for n in full if lowered in n.lower()]
     found += difflib.get_close_matches(name, full, most, 0.6)
-    found += [m.full_name for m in listing if m.id in similar_ids]
+    found += [m.full_name for m in listed if m.id in similar_ids]
     return tuple(dict.fromkeys(found))[:most]
 
 

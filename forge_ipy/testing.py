@@ -44,7 +44,7 @@ HOSTILE_FAILURES = ("gzip_bomb", "deflate_bomb", "drip", "many_models:N", "deep_
                     "control_error")
 # What each built-in provider speaks; custom ids take a `wire` argument.
 WIRES = {
-    "openai": "openai", "deepseek": "openai", "xai": "openai", "fireworks": "openai",
+    "openai": "openai", "deepseek": "openai", "xai": "openai", "fireworks": "fireworks",
     "cerebras": "openai", "groq": "groq", "mistral": "mistral", "anthropic": "anthropic",
     "gemini": "gemini", "openrouter": "openrouter", "together": "together", "ollama": "ollama",
     "azure": "azure", "bedrock": "bedrock",
@@ -72,11 +72,21 @@ class FakeModel:
     tools: bool | None = None
     input_price: float | None = None  # USD per million tokens
     output_price: float | None = None
-    chat: bool = True  # False: an embedding model, which Gemini and Together list too
-    # What Azure and Bedrock say of it: "completion", "image", ... (None: from `chat`), and
-    # "deprecated" or "retired" (Azure's lifecycle and dates, Bedrock's LEGACY).
+    chat: bool = True  # False: an embedding model (the same as kind="embedding")
+    # What the model is, rendered in each provider's own fields (capabilities, modalities,
+    # supports_*, type, methods...): one of forge_ipy.domain.MODEL_KINDS; None: chat.
     kind: str | None = None
-    status: str | None = None
+    reasoning: bool | None = None
+    vision: bool | None = None  # takes images
+    status: str | None = None  # "deprecated" or "retired"
+    cache_read_price: float | None = None
+    # Set over the item as rendered: odd or hostile fields, exactly as a provider sends them.
+    fields: dict[str, Any] | None = None
+
+    @property
+    def what(self) -> str:
+        """The model's kind, `chat` unless said otherwise."""
+        return self.kind or ("chat" if self.chat else "embedding")
 
 
 @dataclass
@@ -118,8 +128,10 @@ _AUTH_HEADERS = ("authorization", "x-api-key", "x-goog-api-key", "api-key",
 def sample_models(provider_id: str, count: int | None = None) -> list[FakeModel]:
     """A few realistic models for `provider_id`, or `count` synthetic ones for load tests."""
     if count is not None:
+        # Like real lists: some models think, one in twenty is not a chat model.
         return [FakeModel(f"{provider_id}-model-{i:04d}", context_length=8192 * (1 + i % 16),
-                          tools=i % 3 != 0, input_price=0.1 * (i % 7), output_price=0.3 * (i % 7))
+                          tools=i % 3 != 0, input_price=0.1 * (i % 7), output_price=0.3 * (i % 7),
+                          reasoning=i % 4 == 0, kind="embedding" if i % 20 == 19 else None)
                 for i in range(count)]
     return [FakeModel(**m) for m in _SAMPLES.get(provider_id, _SAMPLES["openai"])]
 
@@ -129,9 +141,9 @@ _SAMPLES: dict[str, list[dict[str, Any]]] = {
                dict(id="gpt-4o-mini", context_length=128000, tools=True),
                dict(id="o3-mini", context_length=200000, tools=True)],
     "anthropic": [dict(id="claude-sonnet-4-5", name="Claude Sonnet 4.5", context_length=200000,
-                       max_output_tokens=64000),
+                       max_output_tokens=64000, reasoning=True, vision=True),
                   dict(id="claude-haiku-4-5", name="Claude Haiku 4.5", context_length=200000,
-                       max_output_tokens=64000)],
+                       max_output_tokens=64000, reasoning=True, vision=True)],
     "gemini": [dict(id="gemini-2.5-pro", name="Gemini 2.5 Pro", context_length=1048576,
                     max_output_tokens=65536),
                dict(id="gemini-2.5-flash", name="Gemini 2.5 Flash", context_length=1048576,
@@ -141,16 +153,20 @@ _SAMPLES: dict[str, list[dict[str, Any]]] = {
                         tools=True, input_price=2.5, output_price=10.0),
                    dict(id="meta-llama/llama-3.3-70b-instruct", context_length=131072,
                         tools=False, input_price=0.12, output_price=0.3)],
-    "groq": [dict(id="llama-3.3-70b-versatile", context_length=131072, max_output_tokens=32768)],
+    "groq": [dict(id="llama-3.3-70b-versatile", context_length=131072, max_output_tokens=32768,
+                  tools=True),
+             dict(id="whisper-large-v3", context_length=448, max_output_tokens=448, kind="audio")],
     "mistral": [dict(id="mistral-large-latest", name="Mistral Large", context_length=131072,
                      tools=True)],
     "together": [dict(id="meta-llama/Llama-3.3-70B-Instruct-Turbo", context_length=131072,
                       input_price=0.88, output_price=0.88),
                  dict(id="BAAI/bge-large-en-v1.5", chat=False)],
-    "ollama": [dict(id="llama3.2:latest"), dict(id="qwen2.5-coder:7b")],
+    "ollama": [dict(id="llama3.2:latest", context_length=131072, tools=True),
+               dict(id="qwen2.5-coder:7b", context_length=32768, tools=True)],
     "deepseek": [dict(id="deepseek-chat"), dict(id="deepseek-reasoner")],
     "xai": [dict(id="grok-4"), dict(id="grok-3-mini")],
-    "fireworks": [dict(id="accounts/fireworks/models/llama-v3p1-70b-instruct")],
+    "fireworks": [dict(id="accounts/fireworks/models/llama-v3p1-70b-instruct",
+                       context_length=131072, tools=True)],
     "cerebras": [dict(id="llama-3.3-70b"), dict(id="qwen-3-32b")],
 }
 
@@ -330,6 +346,10 @@ class _Handler(BaseHTTPRequestHandler):
         expected = {"gemini": "/v1beta/models", "ollama": "/api/tags",
                     "azure": "/openai/v1/models", "bedrock": "/foundation-models",
                     }.get(provider.wire, "/v1/models")
+        if provider.wire == "litellm" and path == provider.path_prefix + "/model_group/info":
+            if not self._authorised(provider, params):
+                return self._refuse(provider)
+            return self._send_json(200, _model_group_info(provider))
         if path != provider.path_prefix + expected:
             return self._send_json(404, {"error": {"message": f"unknown path {path}"}})
         if not self._authorised(provider, params):
@@ -650,14 +670,74 @@ def _index_after(models: list[FakeModel], model_id: str | None) -> int:
 def _openai_item(provider: FakeProvider, m: FakeModel) -> dict[str, Any]:
     item: dict[str, Any] = {"id": m.id, "object": "model", "created": 1_700_000_000,
                             "owned_by": provider.provider_id}
-    if provider.wire == "groq":
-        item.update(context_window=m.context_length, max_completion_tokens=m.max_output_tokens,
-                    active=True)
-    if provider.wire == "mistral":
-        item.update(name=m.name or m.id, max_context_length=m.context_length,
-                    capabilities={"completion_chat": m.chat, "function_calling": bool(m.tools),
-                                  "vision": False})
+    item.update(_EXTRA_FIELDS.get(provider.wire, lambda m: {})(m))
+    return {**item, **(m.fields or {})}
+
+
+def _modalities(m: FakeModel) -> tuple[list[str], list[str]]:
+    """(input, output) modalities as providers write them for a model of `m`'s kind."""
+    what = m.what
+    inputs = ["text", "image"] if m.vision else ["text"]
+    return {"audio": (["audio"], ["text"]) if "tts" not in m.id else (["text"], ["audio"]),
+            "image": (inputs, ["image"]), "embedding": (inputs, ["embeddings"])
+            }.get(what, (inputs, ["text"]))
+
+
+def _groq_fields(m: FakeModel) -> dict[str, Any]:
+    """Groq: the OpenAI shape, `context_window` and friends, and the listing format's fields
+    (modalities, `supported_features`, per-token `pricing`) of newer answers."""
+    inputs, outputs = _modalities(m)
+    features = ["tools"] * bool(m.tools) + ["json_mode"] + ["reasoning"] * bool(m.reasoning)
+    item: dict[str, Any] = {
+        "active": m.status != "retired", "context_window": m.context_length,
+        "public_apps": None, "max_completion_tokens": m.max_output_tokens,
+        "context_length": m.context_length, "max_output_length": m.max_output_tokens,
+        "input_modalities": inputs, "output_modalities": outputs,
+        "supported_features": features}
+    if m.input_price is not None:
+        item["pricing"] = {"prompt": _per_token(m.input_price),
+                           "completion": _per_token(m.output_price)}
+        if m.cache_read_price is not None:
+            item["pricing"]["input_cache_read"] = _per_token(m.cache_read_price)
     return item
+
+
+_MISTRAL_FLAGS = {"chat": "completion_chat", "completion": "completion_fim", "other": "ocr",
+                  "moderation": "moderation", "audio": "audio"}
+
+
+def _mistral_fields(m: FakeModel) -> dict[str, Any]:
+    """Mistral: `capabilities` flags (none set for an embedding model), `max_context_length`,
+    `deprecation` (a date), aliases and a type."""
+    flags = dict.fromkeys(("completion_chat", "completion_fim", "function_calling",
+                           "fine_tuning", "vision", "ocr", "classification", "moderation",
+                           "audio"), False)
+    if m.what in _MISTRAL_FLAGS:
+        flags[_MISTRAL_FLAGS[m.what]] = True
+    flags.update(function_calling=bool(m.tools), vision=bool(m.vision),
+                 classification=m.what == "moderation")
+    deprecation = {"deprecated": "2099-12-31T12:00:00Z",
+                   "retired": "2020-01-31T12:00:00Z"}.get(m.status or "")
+    return {"capabilities": flags, "name": m.name or m.id, "description": f"{m.id}.",
+            "max_context_length": m.context_length, "aliases": [f"{m.id}-2501"],
+            "deprecation": deprecation, "deprecation_replacement_model": None,
+            "default_model_temperature": 0.3, "type": "base"}
+
+
+_FIREWORKS_KINDS = {"embedding": "EMBEDDING_MODEL", "image": "FLUMINA_BASE_MODEL"}
+
+
+def _fireworks_fields(m: FakeModel) -> dict[str, Any]:
+    """Fireworks: its `kind`, `supports_*` (its embedding models say `supports_chat: true`)
+    and `context_length`."""
+    return {"kind": _FIREWORKS_KINDS.get(m.what, "HF_BASE_MODEL"),
+            "supports_chat": m.what in ("chat", "embedding"),
+            "supports_image_input": bool(m.vision), "supports_tools": bool(m.tools),
+            "context_length": m.context_length}
+
+
+_EXTRA_FIELDS = {"groq": _groq_fields, "mistral": _mistral_fields,
+                 "fireworks": _fireworks_fields}
 
 
 def _render_openai(provider: FakeProvider, params: dict[str, str]) -> Any:
@@ -676,19 +756,49 @@ def _render_anthropic(provider: FakeProvider, params: dict[str, str]) -> Any:
     page = _window(provider, start, int(params.get("limit", 20)))
     data = [{"type": "model", "id": m.id, "display_name": m.name or m.id,
              "created_at": "2025-05-14T00:00:00Z", "max_input_tokens": m.context_length,
-             "max_tokens": m.max_output_tokens} for m in page]
+             "max_tokens": m.max_output_tokens, "capabilities": _anthropic_capabilities(m),
+             **({"lifecycle": {"stage": m.status}} if m.status else {}), **(m.fields or {})}
+            for m in page]
     return {"data": data, "has_more": start + len(page) < len(provider.models),
             "first_id": page[0].id if page else None, "last_id": page[-1].id if page else None}
+
+
+def _anthropic_capabilities(m: FakeModel) -> dict[str, Any]:
+    def yes(flag: object) -> dict[str, bool]:
+        return {"supported": bool(flag)}
+    thinking = bool(m.reasoning)
+    return {"batch": yes(True), "citations": yes(True), "code_execution": yes(thinking),
+            "context_management": {**yes(thinking), "compact_20260112": yes(thinking)},
+            "effort": {**yes(thinking), **{level: yes(thinking) for level in
+                                           ("low", "medium", "high", "max")}},
+            "image_input": yes(m.vision is not False), "pdf_input": yes(m.vision is not False),
+            "structured_outputs": yes(True),
+            "thinking": {**yes(thinking), "types": {"adaptive": yes(False),
+                                                    "enabled": yes(thinking)}}}
+
+
+_GEMINI_METHODS = {
+    "chat": ["generateContent", "countTokens", "createCachedContent", "batchGenerateContent"],
+    "embedding": ["embedContent", "countTextTokens", "countTokens", "asyncBatchEmbedContent"],
+    "image": ["predict"], "other": ["predictLongRunning"], "audio": ["bidiGenerateContent"],
+}
 
 
 def _render_gemini(provider: FakeProvider, params: dict[str, str]) -> Any:
     token = params.get("pageToken")
     start = int(base64.urlsafe_b64decode(token).decode()) if token else 0
     page = _window(provider, start, int(params.get("pageSize", 50)))
-    data = [{"name": f"models/{m.id}", "version": "001", "displayName": m.name or m.id,
-             "inputTokenLimit": m.context_length, "outputTokenLimit": m.max_output_tokens,
-             "supportedGenerationMethods": ["generateContent", "countTokens"] if m.chat
-             else ["embedContent"]} for m in page]
+    data = []
+    for m in page:
+        item = {"name": f"models/{m.id}", "version": "001", "displayName": m.name or m.id,
+                "description": f"{m.name or m.id}.", "inputTokenLimit": m.context_length,
+                "outputTokenLimit": m.max_output_tokens,
+                "supportedGenerationMethods": _GEMINI_METHODS.get(m.what, ["generateContent"])}
+        if m.what == "chat":
+            item.update(temperature=1, topP=0.95, topK=64, maxTemperature=2)
+        if m.reasoning is not None:
+            item["thinking"] = m.reasoning
+        data.append({**item, **(m.fields or {})})
     payload: dict[str, Any] = {"models": data}
     if start + len(page) < len(provider.models):
         offset = str(start + len(page)).encode()
@@ -701,33 +811,92 @@ def _per_token(price: float | None) -> str:
 
 
 def _render_openrouter(provider: FakeProvider, params: dict[str, str]) -> Any:
-    return {"data": [{
-        "id": m.id, "name": m.name or m.id, "created": 1_700_000_000,
-        "context_length": m.context_length,
-        "pricing": {"prompt": _per_token(m.input_price), "completion": _per_token(m.output_price)},
-        "top_provider": {"context_length": m.context_length,
-                         "max_completion_tokens": m.max_output_tokens},
-        "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]},
-        "supported_parameters": ["max_tokens", "temperature"] + (["tools"] if m.tools else []),
-    } for m in provider.models]}
+    data = []
+    for m in provider.models:
+        inputs, outputs = _modalities(m)
+        pricing = {"prompt": _per_token(m.input_price), "completion": _per_token(m.output_price),
+                   "request": "0", "image": "0", "web_search": "0", "internal_reasoning": "0"}
+        if m.cache_read_price is not None:
+            pricing["input_cache_read"] = _per_token(m.cache_read_price)
+        data.append({
+            "id": m.id, "canonical_slug": m.id, "hugging_face_id": "", "name": m.name or m.id,
+            "created": 1_700_000_000, "description": f"{m.name or m.id}.",
+            "context_length": m.context_length, "pricing": pricing,
+            "architecture": {"modality": f"{'+'.join(inputs)}->{'+'.join(outputs)}",
+                             "input_modalities": inputs, "output_modalities": outputs,
+                             "tokenizer": "Other", "instruct_type": None},
+            "top_provider": {"context_length": m.context_length,
+                             "max_completion_tokens": m.max_output_tokens,
+                             "is_moderated": False},
+            "per_request_limits": None,
+            "supported_parameters": ["max_tokens", "temperature"]
+            + ["tools", "tool_choice"] * bool(m.tools)
+            + ["reasoning", "include_reasoning"] * bool(m.reasoning),
+            "default_parameters": {},
+            **({"expiration_date": "2099-12-31" if m.status == "deprecated" else "2020-01-31"}
+               if m.status else {}),
+            **(m.fields or {}),
+        })
+    return {"data": data}
+
+
+_TOGETHER_TYPES = {"completion": "language", "other": "rerank"}
 
 
 def _render_together(provider: FakeProvider, params: dict[str, str]) -> Any:
     return [{"id": m.id, "object": "model", "created": 1_700_000_000,
-             "type": "chat" if m.chat else "embedding", "display_name": m.name or m.id,
-             "context_length": m.context_length,
+             "type": _TOGETHER_TYPES.get(m.what, m.what), "running": False,
+             "display_name": m.name or m.id, "organization": "Meta", "link": "",
+             "license": "", "context_length": m.context_length,
+             "config": {"chat_template": None, "stop": ["<|eot_id|>"], "bos_token": None,
+                        "eos_token": None},
              "pricing": {"input": m.input_price or 0, "output": m.output_price or 0,
-                         "hourly": 0, "base": 0, "finetune": 0}} for m in provider.models]
+                         "hourly": 0, "base": 0, "finetune": 0}, **(m.fields or {})}
+            for m in provider.models]
+
+
+_OLLAMA_CAPABILITIES = {"chat": ["completion"], "embedding": ["embedding"], "image": ["image"],
+                        "completion": ["insert"]}
 
 
 def _render_ollama(provider: FakeProvider, params: dict[str, str]) -> Any:
-    return {"models": [{"name": m.id, "model": m.id, "modified_at": "2025-01-01T00:00:00Z",
-                        "size": 2_000_000_000, "digest": "0" * 64,
-                        "details": {"format": "gguf", "family": "llama"}}
-                       for m in provider.models]}
+    models = []
+    for m in provider.models:
+        capabilities = list(_OLLAMA_CAPABILITIES.get(m.what, []))
+        capabilities += ["tools"] * bool(m.tools) + ["vision"] * bool(m.vision) \
+            + ["thinking"] * bool(m.reasoning)
+        details = {"parent_model": "", "format": "gguf",
+                   "family": "nomic-bert" if m.what == "embedding" else "llama",
+                   "families": ["llama"], "parameter_size": "3.2B",
+                   "quantization_level": "Q4_K_M"}
+        if m.context_length:
+            details["context_length"] = m.context_length
+        models.append({"name": m.id, "model": m.id, "modified_at": "2025-01-01T00:00:00Z",
+                       "size": 2_000_000_000, "digest": "0" * 64, "details": details,
+                       "capabilities": capabilities, **(m.fields or {})})
+    return {"models": models}
+
+
+_LITELLM_MODES = {"image": "image_generation", "audio": "audio_transcription",
+                  "other": "rerank", "moderation": "moderation"}
+
+
+def _model_group_info(provider: FakeProvider) -> Any:
+    """LiteLLM's `/model_group/info`: what the proxy knows of each model group."""
+    return {"data": [{
+        "model_group": m.id, "providers": ["openai"], "max_input_tokens": m.context_length,
+        "max_output_tokens": m.max_output_tokens,
+        "input_cost_per_token": None if m.input_price is None else m.input_price / 1e6,
+        "output_cost_per_token": None if m.output_price is None else m.output_price / 1e6,
+        "mode": _LITELLM_MODES.get(m.what, m.what), "tpm": None, "rpm": None,
+        "supports_parallel_function_calling": bool(m.tools), "supports_vision": m.vision,
+        "supports_function_calling": m.tools, "supports_reasoning": m.reasoning,
+        "supports_web_search": False, "supported_openai_params": ["temperature", "max_tokens"],
+        "configurable_clientside_auth_params": None} for m in provider.models]}
 
 
 _RENDERERS = {"openai": _render_openai, "groq": _render_openai, "mistral": _render_openai,
+              "fireworks": _render_openai, "litellm": _render_openai,
               "anthropic": _render_anthropic, "gemini": _render_gemini,
               "openrouter": _render_openrouter, "together": _render_together,
               "ollama": _render_ollama}

@@ -508,7 +508,7 @@ def test_completion_prints_the_shell_script(capsys, shell, marker):
           "completion"]),
     (["--help"], ["models", "providers", "select", "current", "login", "logout", "cache",
                   "completion"]),
-    (["models", "--help"], ["--provider", "--refresh", "--json", "--porcelain"]),
+    (["models", "--help"], ["--provider", "--refresh", "--all", "--json", "--porcelain"]),
     (["providers", "--help"], ["--json"]),
     (["select", "--help"], ["PROVIDER/MODEL"]),
     (["current", "--help"], ["--json"]),
@@ -645,3 +645,90 @@ def test_cache_refresh_into_a_cache_folder_that_is_a_file_does_not_crash(logged,
     monkeypatch.setenv("FORGE_IPY_CACHE_DIR", str(blocker))
     code, out, _ = run(capsys, "cache", "refresh")
     assert code == 0 and "Refreshed" in out  # lists stay in memory; the warning says why
+
+
+@pytest.fixture
+def mixed(loopback: LoopbackProviders, serve) -> LoopbackProviders:
+    """Providers that say what their models are: Groq with whisper and a retired model,
+    Together with an embedding model, Anthropic with a reasoning model."""
+    loopback.add("groq", [
+        FakeModel("llama-3.3-70b-versatile", context_length=131072, tools=True,
+                  input_price=0.59, output_price=0.79, cache_read_price=0.3),
+        FakeModel("whisper-large-v3", context_length=448, kind="audio"),
+        FakeModel("gemma2-9b-it", status="retired")])
+    loopback.add("together", [FakeModel("BAAI/bge-large-en-v1.5", chat=False),
+                              FakeModel("meta-llama/Llama-3.3-70B-Instruct-Turbo")])
+    loopback.add("anthropic", [FakeModel("claude-opus-4-6", context_length=200000,
+                                         reasoning=True)])
+    return serve()
+
+
+LISTED = ["anthropic/claude-opus-4-6", "groq/llama-3.3-70b-versatile",
+          "together/meta-llama/Llama-3.3-70B-Instruct-Turbo"]
+UNLISTED = ["groq/gemma2-9b-it", "groq/whisper-large-v3", "together/BAAI/bge-large-en-v1.5"]
+
+
+def full_names(out: str) -> list[str]:
+    return [f"{row[0]}/{row[1]}" for row in table_rows(out)[1:]]
+
+
+def test_models_lists_chat_models_and_all_lists_every_kind_with_a_kind_column(mixed, capsys):
+    code, out, _ = run(capsys, "models")
+    assert code == 0
+    assert table_rows(out)[0][:5] == ["provider", "model", "context", "tools", "reasoning"]
+    assert full_names(out) == LISTED
+    assert "reasoning" in table_rows(out)[1]  # claude-opus-4-6 thinks
+
+    code, out, _ = run(capsys, "models", "--all")
+    assert code == 0
+    assert table_rows(out)[0][:3] == ["provider", "model", "kind"]
+    assert full_names(out) == sorted(LISTED + UNLISTED, key=lambda n: n.lower())
+    kinds = {f"{row[0]}/{row[1]}": row[2] for row in table_rows(out)[1:]}
+    assert kinds["groq/whisper-large-v3"] == "audio"
+    assert kinds["together/BAAI/bge-large-en-v1.5"] == "embedding"
+    assert kinds["groq/gemma2-9b-it"] == "chat"  # then "(retired)"
+
+
+def test_json_carries_kind_and_the_new_fields_and_honours_all(mixed, capsys):
+    _, out, _ = run(capsys, "models", "--json")
+    models = json.loads(out)["models"]
+    assert [f"{m['provider_id']}/{m['id']}" for m in models] == LISTED
+    new = {"kind", "reasoning", "output_modalities", "cache_read_price", "knowledge",
+           "release_date", "status", "facts_from"}
+    assert all(MODEL_KEYS | new <= set(m) for m in models)
+    groq = next(m for m in models if m["provider_id"] == "groq")
+    assert (groq["kind"], groq["cache_read_price"], groq["facts_from"][0]) == (
+        "chat", 0.3, "provider")
+
+    _, out, _ = run(capsys, "models", "--json", "--all")
+    kinds = {f"{m['provider_id']}/{m['id']}": (m["kind"], m["status"])
+             for m in json.loads(out)["models"]}
+    assert kinds["groq/whisper-large-v3"] == ("audio", None)
+    assert kinds["groq/gemma2-9b-it"] == ("chat", "retired")
+
+
+def test_porcelain_appends_the_new_columns_after_the_old_ones(mixed, capsys):
+    _, out, _ = run(capsys, "models", "--porcelain", "--all")
+    header, *rows = [line.split("\t") for line in out.splitlines()]
+    assert header[:7] == ["provider", "model", "context_length", "max_output_tokens", "tools",
+                          "input_price", "output_price"]
+    assert header[7:11] == ["kind", "reasoning", "cache_read_price", "status"]
+    assert all(len(row) == len(header) for row in rows)
+    groq = {row[1]: dict(zip(header, row, strict=True)) for row in rows if row[0] == "groq"}
+    assert groq["llama-3.3-70b-versatile"]["cache_read_price"] == "0.3"
+    assert groq["whisper-large-v3"]["kind"] == "audio"
+    assert groq["whisper-large-v3"]["input_modalities"] == "audio"
+    assert groq["gemma2-9b-it"]["status"] == "retired"
+
+
+@pytest.mark.parametrize("name, says", [
+    ("groq/whisper-large-v3", "groq/whisper-large-v3 is an audio model, not a chat model"),
+    ("together/BAAI/bge-large-en-v1.5", "is an embedding model, not a chat model"),
+    ("gemma2-9b-it", "groq/gemma2-9b-it is retired"),
+])
+def test_select_refuses_a_model_that_is_not_a_chat_model_naming_its_kind(mixed, capsys, name,
+                                                                          says):
+    code, out, err = run(capsys, "select", name)
+    assert code == 1 and out == ""
+    assert says in err and err.count("\n") == 1
+    assert not (config_dir() / "state.json").exists()

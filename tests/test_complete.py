@@ -491,3 +491,4 @@ def test_concurrent_completions_spawn_one_refresh(cache, tmp_path):
         _, err = proc.communicate(timeout=60)
         assert (proc.returncode, err) == (0, b"")
     assert log.read_text() == "x\n"
+

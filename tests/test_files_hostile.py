@@ -29,7 +29,13 @@ from forge_ipy.credentials import delete_key, fingerprint, load_store, save_key,
 from forge_ipy.domain import Model, ModelListing, ProviderStatus, Selection
 from forge_ipy.errors import CredentialError, SettingError
 from forge_ipy.files import DamagedFileError, read_json, read_regular, to_json
-from forge_ipy.formatting import format_model_line, format_status, format_table, porcelain_lines
+from forge_ipy.formatting import (
+    PORCELAIN_COLUMNS,
+    format_model_line,
+    format_status,
+    format_table,
+    porcelain_lines,
+)
 from forge_ipy.settings import resolve_settings
 from forge_ipy.state import load_state, save_selection, state_path, toggle_favourite
 from forge_ipy.testing import FakeModel
@@ -396,7 +402,7 @@ def test_a_tab_or_newline_in_an_id_never_forges_a_porcelain_field_or_row():
                            providers=(ProviderStatus(id="openai", name="OpenAI", ok=True),))
     lines = porcelain_lines(listing)
     assert len(lines) == 3
-    assert all(len(line.split("\t")) == 7 for line in lines)
+    assert all(len(line.split("\t")) == len(PORCELAIN_COLUMNS) for line in lines)
     assert lines[1].split("\t")[1] == "a\\tb\\nopenai\\tforged"
 
 
@@ -414,7 +420,8 @@ def test_the_cli_never_prints_a_raw_control_character(loopback, monkeypatch, cap
         out, err = capsys.readouterr()
         outputs.append(out + err)
     porcelain = outputs.pop(1).splitlines()
-    assert len(porcelain) == 1 + len(evil) and {len(r.split("\t")) for r in porcelain} == {7}
+    assert len(porcelain) == 1 + len(evil)
+    assert {len(r.split("\t")) for r in porcelain} == {len(PORCELAIN_COLUMNS)}
     shown = "".join(outputs)
     assert [c for c in CONTROL if c in shown.replace("\n", "")] == [], outputs
     assert "gpt\\x1b[31mred" in shown  # shown escaped, not dropped

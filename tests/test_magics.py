@@ -173,10 +173,10 @@ def test_forge_models_groups_by_provider_and_escapes_html(ip, served):
     page = table._repr_html_()
     assert HOSTILE not in page and "<img" not in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
-    groups = re.findall(r'<th colspan="4"[^>]*>([^<]*)</th>', page)
+    groups = re.findall(r'<th colspan="5"[^>]*>([^<]*)</th>', page)
     assert groups == ["Anthropic (2)", "Ollama (2)", "OpenAI (4)", "OpenRouter (2)"]
     # every model sits under its own provider's heading
-    sections = dict(zip(groups, re.split(r'<th colspan="4"[^>]*>[^<]*</th>', page)[1:],
+    sections = dict(zip(groups, re.split(r'<th colspan="5"[^>]*>[^<]*</th>', page)[1:],
                         strict=True))
     assert "gpt-4o-mini" in sections["OpenAI (4)"] and "gpt-4o-mini" not in sections[
         "OpenRouter (2)"]
@@ -298,7 +298,8 @@ def test_forge_models_for_an_unknown_provider_is_a_usage_error(ip, served, capsy
 
 
 @pytest.mark.parametrize("magic, mentions", [
-    ("forge_models", ["-p ID, --provider ID", "--refresh", "--tools", "-s TEXT, --search TEXT",
+    ("forge_models", ["-p ID, --provider ID", "--refresh", "--tools", "--all",
+                      "-s TEXT, --search TEXT",
                       "grouped by provider"]),
     ("forge_select", ["PROVIDER/MODEL", "Switched to model"]),
     ("forge_cache", ["stats", "clear", "refresh", "--provider"]),
@@ -680,3 +681,61 @@ def test_a_quoted_search_and_an_unclosed_quote(ip, served, capsys):
     assert {m.full_name for m in table} >= {"openai/gpt-4o", "openai/gpt-4o-mini"}
     result, _, err = cell(ip, capsys, "%forge_models -s 'unclosed")
     assert not result.success and "UsageError" in err and "Traceback" not in err
+
+
+@pytest.fixture
+def mixed(loopback: LoopbackProviders, serve) -> LoopbackProviders:
+    """Together with a chat and an embedding model, Groq with whisper and a retired model."""
+    loopback.add("together", [FakeModel("BAAI/bge-large-en-v1.5", chat=False),
+                              FakeModel("meta-llama/Llama-3.3-70B-Instruct-Turbo")])
+    loopback.add("groq", [FakeModel("llama-3.3-70b-versatile", tools=True),
+                          FakeModel("whisper-large-v3", kind="audio"),
+                          FakeModel("gemma2-9b-it", status="retired")])
+    return serve()
+
+
+CHAT = ["groq/llama-3.3-70b-versatile", "together/meta-llama/Llama-3.3-70B-Instruct-Turbo"]
+
+
+def test_forge_models_shows_chat_models_and_all_every_kind(ip, mixed):
+    table = ip.run_line_magic("forge_models", "")
+    assert [m.full_name for m in table] == CHAT
+    assert "<th>kind</th>" not in table._repr_html_()
+
+    everything = ip.run_line_magic("forge_models", "--all")
+    assert len(everything) == 5
+    assert "<th>kind</th>" in everything._repr_html_()
+    lines = everything.text().splitlines()
+    assert lines[0].split()[:3] == ["provider", "model", "kind"]
+    assert any(line.split()[1:3] == ["whisper-large-v3", "audio"] for line in lines)
+    # narrowing a table of every kind keeps every kind
+    assert [m.id for m in everything.filter("bge")] == ["BAAI/bge-large-en-v1.5"]
+    # Groq's model says it calls tools; the catalog says Together's Llama 3.3 does
+    assert [m.full_name for m in ip.run_line_magic("forge_models", "--tools")] == CHAT
+
+
+@pytest.mark.parametrize("name, says", [
+    ("together/BAAI/bge-large-en-v1.5", "is an embedding model, not a chat model"),
+    ("groq/gemma2-9b-it", "is retired"),
+])
+def test_forge_select_refuses_a_model_that_is_not_a_chat_model(ip, mixed, capsys, name, says):
+    result, out, err = cell(ip, capsys, f"%forge_select {name}")
+    assert not result.success and "Traceback" not in out + err
+    assert says in out + err
+    assert not (config_dir() / "state.json").exists()
+
+
+def test_completion_offers_chat_models_only(ip, mixed):
+    ip.run_line_magic("forge_models", "")  # fills the cache
+    assert completed(ip, "%forge_select groq/") == ["%forge_select groq/llama-3.3-70b-versatile"]
+
+
+def test_the_terminal_chooser_offers_chat_models_only(ip, mixed, capsys, monkeypatch):
+    from forge_ipy.ipython import chooser, magics
+
+    offered = []
+    monkeypatch.setattr(magics, "_has_terminal", lambda: True)
+    monkeypatch.setattr(chooser, "choose_model", lambda listing, *args, **kwargs:
+                        offered.extend(m.full_name for m in listing) or None)
+    cell(ip, capsys, "%forge_select")
+    assert offered == CHAT

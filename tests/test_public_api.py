@@ -102,9 +102,13 @@ def test_get_all_models_lists_every_logged_in_provider_sorted(served):
     assert isinstance(listing, forge_ipy.ModelListing)
     assert all(isinstance(m, forge_ipy.Model) for m in listing)
     assert list(listing) == sorted(listing, key=model_sort_key)
+    # every kind of model, each saying what it is; `filter()` keeps what lists show
     assert [m.full_name for m in listing] == [
         "deepseek/deepseek-chat", "deepseek/shared", "openai/gpt-4o", "openai/o3-mini",
-        "openai/shared", "together/meta-llama/Llama-3.3-70B-Instruct-Turbo"]
+        "openai/shared", "together/BAAI/bge-large-en-v1.5",
+        "together/meta-llama/Llama-3.3-70B-Instruct-Turbo"]
+    assert listing.models[5].kind == "embedding"
+    assert "together/BAAI/bge-large-en-v1.5" not in [m.full_name for m in listing.filter()]
     statuses = {s.id: s for s in listing.providers}
     assert set(statuses) == {"openai", "deepseek", "together", "groq"}
     assert statuses["openai"].ok and statuses["openai"].model_count == 3

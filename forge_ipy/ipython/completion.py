@@ -20,7 +20,7 @@ def _model_names() -> list[str]:
     from ..catalog import get_catalog
     from ..text import plain
 
-    return [m.full_name for m in get_catalog().cached() if plain(m.full_name)]
+    return [m.full_name for m in get_catalog().cached().filter() if plain(m.full_name)]
 
 
 def _provider_ids() -> list[str]:

@@ -14,11 +14,9 @@ from typing import Any
 from ..domain import Model, ModelListing
 from ..formatting import (
     MODEL_COLUMNS,
-    format_price,
+    MODEL_COLUMNS_ALL,
     format_status,
     format_table,
-    format_tokens,
-    format_tools,
     listing_line,
     model_row,
     models_summary,
@@ -40,7 +38,6 @@ font-family:var(--jp-code-font-family,monospace);font-size:var(--jp-code-font-si
 .forge-models th,.forge-models td{padding:1px 0 1px 2ch;text-align:right;border:0;
 white-space:nowrap;overflow:hidden;text-overflow:ellipsis;background:none}
 .forge-models td:first-child,.forge-models th:first-child{text-align:left;padding-left:0}
-.forge-models td:nth-child(3),.forge-models th:nth-child(3){text-align:left}
 .forge-models thead th{color:var(--jp-ui-font-color2,inherit);font-weight:600;
 font-family:var(--jp-ui-font-family,sans-serif)}
 .forge-models .group th{text-align:left;padding:6px 0 1px;font-weight:600;
@@ -57,13 +54,30 @@ _CHUNK = 50
 
 
 _NEW = ' class="new"'
+_NUMBERS = ("context", "price in / out per 1M")  # right-aligned; words are left-aligned
+
+
+def _alignment(header: list[str], scope: str) -> str:
+    """Ids and words left, numbers right: which columns those are depends on `--all`."""
+    words = ",".join(f"{scope} td:nth-child({i}),{scope} th:nth-child({i})"
+                     for i, name in enumerate(header, 1) if name not in _NUMBERS)
+    return f"{words}{{text-align:left}}"
+
+
+_STYLE = _STYLE.replace("</style>", _alignment(MODEL_COLUMNS[1:], ".forge-models:not(.kinds)")
+                        + _alignment(MODEL_COLUMNS_ALL[1:], ".forge-models.kinds")
+                        + "</style>")
 
 
 class ModelTable:
-    """The value of `%forge_models`: shows as a table, iterates and filters as models."""
+    """The value of `%forge_models`: shows as a table, iterates and filters as models.
 
-    def __init__(self, listing: ModelListing, now: float | None = None) -> None:
+    `all_kinds`: the listing holds every kind of model, and the table says which."""
+
+    def __init__(self, listing: ModelListing, now: float | None = None, *,
+                 all_kinds: bool = False) -> None:
         self.listing = listing
+        self.all_kinds = all_kinds
         self._now = time.time() if now is None else now
 
     @property
@@ -81,7 +95,9 @@ class ModelTable:
 
     def filter(self, text: str | None = None, **kwargs: Any) -> ModelTable:
         """Narrow by text (provider/model or name), `tools=True`, `providers=[...]`."""
-        return ModelTable(self.listing.filter(text, **kwargs), self._now)
+        kwargs.setdefault("all_kinds", self.all_kinds)
+        return ModelTable(self.listing.filter(text, **kwargs), self._now,
+                          all_kinds=kwargs["all_kinds"])
 
     def states(self) -> list[str]:
         return [f"{p.name}: {format_status(p, self._now)}" for p in self.listing.providers]
@@ -92,7 +108,8 @@ class ModelTable:
 
     def text(self) -> str:
         """The whole table as text, with the summary and the providers' state line."""
-        table = format_table(MODEL_COLUMNS, [model_row(m) for m in self.listing.models])
+        columns = MODEL_COLUMNS_ALL if self.all_kinds else MODEL_COLUMNS
+        table = format_table(columns, [model_row(m, self.all_kinds) for m in self.listing.models])
         return f"{table}\n\n{listing_line(self.listing, self._now)}"
 
     def __repr__(self) -> str:
@@ -114,35 +131,36 @@ class ModelTable:
         names = {p.id: p.name for p in self.listing.providers}
         new = self.listing.new
         groups = self.listing.by_provider()
-        rows = {pid: [(m.id, format_tokens(m.context_length), format_tools(m.tools),
-                       format_price(m), m.full_name in new) for m in models]
+        # The text table's cells but the provider's, which the group rows say.
+        rows = {pid: [(*model_row(m, self.all_kinds)[1:], m.full_name in new) for m in models]
                 for pid, models in groups.items()}
+        header = (MODEL_COLUMNS_ALL if self.all_kinds else MODEL_COLUMNS)[1:]
+        count = len(header)
         # Fixed column widths (in characters of the monospace font), the same for every
         # table, so the columns line up across them; the layout needs no pass over the rows.
-        header = ("model", "context", "tools", "price in / out per 1M")
         widths = [max([len(header[i]), *(len(r[i]) for rs in rows.values() for r in rs)])
-                  for i in range(4)]
+                  for i in range(count)]
         widths[0] = min(widths[0] + 4, 60)  # room for the " new" mark; very long ids clip
         cols = "<colgroup>" + "".join(
             f'<col style="width:{w + (0 if i == 0 else 2)}ch">' for i, w in enumerate(widths)
         ) + "</colgroup>"
-        parts = [_STYLE, '<div class="forge-models tex2jax_ignore mathjax_ignore">',
+        kinds = " kinds" if self.all_kinds else ""
+        parts = [_STYLE, f'<div class="forge-models{kinds} tex2jax_ignore mathjax_ignore">',
                  f"<table>{cols}<thead><tr>{''.join(f'<th>{h}</th>' for h in header)}"
                  "</tr></thead></table>"]
         for provider_id, group_rows in rows.items():
             label = f"{names.get(provider_id, provider_id)} ({len(group_rows)})"
             for start in range(0, len(group_rows), _CHUNK):
                 chunk = group_rows[start:start + _CHUNK]
-                title = (f'<tr class="group"><th colspan="4">{_e(label)}</th></tr>'
+                title = (f'<tr class="group"><th colspan="{count}">{_e(label)}</th></tr>'
                          if start == 0 else "")
                 size = f"{len(chunk) * 1.4 + (2 if title else 0):.1f}em"
                 parts.append(f'<div class="chunk" style="contain-intrinsic-size:auto {size}">'
                              f"<table>{cols}<tbody>{title}")
                 # End tags of rows and cells are optional in HTML: a third of the bytes.
                 parts.extend(
-                    f"<tr{_NEW if is_new else ''}><td>{_e(model_id)}<td>{context}<td>{tools}"
-                    f"<td>{_e(price)}"
-                    for model_id, context, tools, price, is_new in chunk)
+                    f"<tr{_NEW if row[-1] else ''}>" + "".join(f"<td>{_e(c)}" for c in row[:-1])
+                    for row in chunk)
                 parts.append("</tbody></table></div>")
         states = [f'<span class="failed">{_e(text)}</span>' if failed else _e(text)
                   for text, failed in state_parts(self.listing.providers, self._now)]

@@ -84,6 +84,8 @@ class ForgeMagics(Magics):
               help="only this provider (repeatable); limits the fetch too")
     @argument("--refresh", action="store_true", help="fetch now, whatever the cache holds")
     @argument("--tools", action="store_true", help="only models known to support tool calling")
+    @argument("--all", action="store_true", help="every kind of model (embedding, image, "
+              "audio, ...) and retired ones, with a kind column; by default only chat models")
     @argument("-s", "--search", metavar="TEXT",
               help="only models whose provider/model or display name contains TEXT")
     @line_magic
@@ -98,8 +100,9 @@ class ForgeMagics(Magics):
         listing = self._fetch(args.provider, refresh=args.refresh)
         if not listing.providers:
             raise UsageError(_not_logged_in(args.provider))
-        listing = listing.filter(args.search, tools=True if args.tools else None)
-        return ModelTable(listing)
+        listing = listing.filter(args.search, tools=True if args.tools else None,
+                                 all_kinds=args.all)
+        return ModelTable(listing, all_kinds=args.all)
 
     # -- %forge_select ------------------------------------------------------------------
     @magic_arguments()
@@ -137,7 +140,7 @@ class ForgeMagics(Magics):
         if not listing.providers:
             raise UsageError(_not_logged_in(None))
         current = catalog.current()
-        return choose_model(listing, current.full_name if current else None,
+        return choose_model(listing.filter(), current.full_name if current else None,
                             favourites=catalog.favourites(), recents=catalog.recents())
 
     # -- %forge_providers ---------------------------------------------------------------

@@ -318,6 +318,7 @@ def picker_groups(listing: ModelListing, favourites: Sequence[str] = (),
 
 
 def _by_provider(listing: ModelListing) -> dict[str, tuple[ProviderStatus, tuple[Model, ...]]]:
-    models = listing.by_provider()
+    """The models the picker offers (chat models, not retired), by provider."""
+    models = listing.filter().by_provider()
     return {status.id: (status, tuple(models.get(status.id, ())))
             for status in listing.providers}

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import importlib
 import json
+import logging
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -28,6 +29,7 @@ from .body import parse_json, read_body
 from .registry import ProviderAccess
 from .wire import BadShape, Page, PageRequest
 
+log = logging.getLogger("forge_ipy")
 MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_PAGES = 500
 _ERROR_BODY_BYTES = 64 * 1024
@@ -70,7 +72,35 @@ async def fetch_models(
                                          auth)
         request = await asyncio.to_thread(_take_page, wire, access, request, response, body,
                                           models)
-    return list(models.values())
+    return await _add_documents(client, access, wire, list(models.values()), headers, auth,
+                                max_body_bytes)
+
+
+async def _get_json(
+    client: httpx.AsyncClient, access: ProviderAccess, request: PageRequest,
+    headers: dict[str, str], auth: httpx.Auth | None, max_body_bytes: int,
+) -> Any:
+    """One document as JSON: read through body.py, parsed in a worker thread."""
+    response, body = await _get_body(client, access, request, headers, max_body_bytes, auth)
+    return await asyncio.to_thread(parse_json, body, provider_id=access.id,
+                                   secrets=access.secrets,
+                                   content_type=response.headers.get("content-type", ""))
+
+
+async def _add_documents(
+    client: httpx.AsyncClient, access: ProviderAccess, wire: ModuleType, models: list[Model],
+    headers: dict[str, str], auth: httpx.Auth | None, max_body_bytes: int,
+) -> list[Model]:
+    """`models` with the facts of the further documents a wire module names (`documents`,
+    `merge`), such as a gateway's description of its models. Optional: a document that
+    fails or is malformed leaves the list as it is."""
+    for request in wire.documents(access.root) if hasattr(wire, "documents") else ():
+        try:
+            payload = await _get_json(client, access, request, headers, auth, max_body_bytes)
+            models = wire.merge(models, request, payload)
+        except (ProviderError, BadShape, KeyError, TypeError, AttributeError, ValueError) as exc:
+            log.debug("%s: %s not used: %s", access.id, request.path, exc)
+    return models
 
 
 async def fetch_document(

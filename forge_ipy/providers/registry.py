@@ -20,7 +20,8 @@ from .credential import AWS_VARIABLES, Credential, find_aws, find_key
 
 # Groq and Mistral speak the OpenAI shape with extra fields, which the openai module reads.
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-WIRES = ("openai", "anthropic", "gemini", "openrouter", "together", "ollama", "azure", "bedrock")
+WIRES = ("openai", "anthropic", "gemini", "openrouter", "together", "ollama", "azure", "bedrock",
+         "litellm")
 # Wires whose requests are signed with the AWS chain's credentials rather than a key.
 AWS_WIRES = ("bedrock",)
 # The chat shape (forge_ipy/chat/<shape>.py) each list shape's providers answer in; a wire

@@ -7,7 +7,8 @@ JSON into `Model`s plus the next page (or None).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -108,3 +109,94 @@ def next_by_last_id(payload: dict[str, Any], items: list[dict[str, Any]],
     last = payload.get("last_id") or items[-1]["id"]
     return PageRequest(request.path, {**request.params, cursor: str(last)})
 
+
+# -- model facts: the fields providers send beside ids (DESIGN.md "Model facts") -------------
+def as_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def as_strings(value: Any) -> tuple[str, ...]:
+    """A list of short strings as a tuple, lower-cased and bounded (a provider's list may be
+    hostile); anything else, or any other item, left out."""
+    if not isinstance(value, list):
+        return ()
+    words = (v.lower() for v in value[:_MOST_WORDS] if isinstance(v, str) and 0 < len(v) <= 64)
+    return tuple(dict.fromkeys(words))
+
+
+_MOST_WORDS = 64
+
+
+def as_positive(value: Any) -> int | None:
+    """A token count; 0 and negatives mean unknown (Anthropic sends 0 for some models)."""
+    number = as_int(value)
+    return number if number is not None and number > 0 else None
+
+
+def kind_from_modalities(inputs: Sequence[str], outputs: Sequence[str]) -> str | None:
+    """The kind a model's own modalities say: text out is chat, unless it only hears audio
+    (a transcriber); image or audio out is that; embeddings are embeddings. None: unsaid."""
+    if any(o.startswith("embedding") for o in outputs):
+        return "embedding"
+    if "text" in outputs:
+        return "audio" if inputs and "text" not in inputs and "audio" in inputs else "chat"
+    if "image" in outputs:
+        return "image"
+    if "audio" in outputs:
+        return "audio"
+    return "other" if outputs else None
+
+
+def sunset_status(date: Any, today: str | None = None) -> str | None:
+    """`deprecated` for a model with a date after which it goes away, `retired` once it is
+    past (compared as ISO dates, `YYYY-MM-DD...`); None without a date."""
+    if not isinstance(date, str | int | float) or isinstance(date, bool) or date == "":
+        return None
+    if isinstance(date, int | float):  # seconds since the epoch
+        try:
+            date = datetime.datetime.fromtimestamp(date, datetime.UTC).date().isoformat()
+        except (OverflowError, OSError, ValueError):
+            return "deprecated"
+    today = today or datetime.datetime.now(datetime.UTC).date().isoformat()
+    return "retired" if len(date) >= 10 and date[:10] < today else "deprecated"
+
+
+def listing_fields(item: dict[str, Any]) -> dict[str, Any]:
+    """The fields of the listing format many OpenAI-shaped providers add to `/models` (Groq,
+    and gateways that follow OpenRouter's provider listing): modalities, `supported_features`,
+    per-token `pricing`, `max_output_length`. Only what the item holds."""
+    fields: dict[str, Any] = {}
+    inputs, outputs = as_strings(item.get("input_modalities")), as_strings(
+        item.get("output_modalities"))
+    if inputs:
+        fields["input_modalities"] = inputs
+    if outputs:
+        fields["output_modalities"] = outputs
+    kind = kind_from_modalities(inputs, outputs)
+    if kind:
+        fields["kind"] = kind
+    features = as_strings(item.get("supported_features") or item.get("features"))
+    if features:
+        fields["tools"] = "tools" in features or "function_calling" in features
+        fields["reasoning"] = "reasoning" in features
+    pricing = as_dict(item, "pricing")
+    for name, key in (("input_price", "prompt"), ("output_price", "completion"),
+                      ("cache_read_price", "input_cache_read")):
+        price = as_price(pricing.get(key), per_token=True)
+        if price is not None:
+            fields[name] = price
+    output = as_positive(item.get("max_output_length"))
+    if output:
+        fields["max_output_tokens"] = output
+    return fields
+
+
+def with_facts(source: str, **fields: Any) -> dict[str, Any]:
+    """`fields` for a `Model`, with `facts_from=(source,)` when any of them is a fact (any
+    field beside id, name and created), so the listing knows who said it."""
+    said = any(value not in (None, ()) for name, value in fields.items()
+               if name not in _NOT_FACTS)
+    return {**fields, "facts_from": (source,)} if said else fields
+
+
+_NOT_FACTS = frozenset({"provider_id", "id", "name", "created"})
