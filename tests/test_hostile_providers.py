@@ -463,16 +463,24 @@ def test_a_stored_entry_keeps_finite_numbers_only():
     assert entry.to_json()["models"][0]["input_price"] is None
 
 
-@pytest.mark.parametrize("wire", ["openai", "anthropic", "openrouter", "together", "ollama"])
+@pytest.mark.parametrize("wire", ["openai", "anthropic", "openrouter", "together", "ollama",
+                                  "azure", "bedrock", "gemini", "litellm"])
 def test_items_without_a_usable_id_are_skipped_not_fatal(wire):
     from forge_ipy.providers.fetch import wire_module
     from forge_ipy.providers.wire import PageRequest
 
     junk = [{"id": 5}, "a string", None, 7, {"id": ""}, {"id": "x" * 10_000}, {"id": None},
             {"id": "good", "name": "model/good"}, {"id": {"nested": 1}}]
-    payload = junk if wire == "together" else {"data": junk, "models": junk}
+    payload = junk if wire == "together" else {"data": junk, "models": junk,
+                                                "modelSummaries": junk}
     if wire == "ollama":
         junk[7] = {"name": "good", "model": "good"}
+    if wire == "bedrock":
+        junk[:] = [{"modelId": item["id"]} if isinstance(item, dict) else item for item in junk]
+        junk[7]["outputModalities"] = ["TEXT", 5, None]
+    if wire == "gemini":
+        junk[:] = [{"name": item["id"]} if isinstance(item, dict) else item for item in junk]
+        junk[7]["supportedGenerationMethods"] = ["generateContent"]
 
     page = wire_module(wire).parse_page("p", payload, PageRequest("/models"))
 

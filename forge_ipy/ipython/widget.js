@@ -35,7 +35,9 @@ function columnWidths(groups) {
 function rowText(option, widths) {
   const cells = [];
   for (let i = 0; i < 5; i++) {
-    const cell = option[i + 1];
+    let cell = option[i + 1];
+    // An id wider than its column is cut, so the columns after it still line up.
+    if (cell.length > widths[i]) cell = `${cell.slice(0, widths[i] - 1)}…`;
     const pad = " ".repeat(Math.max(0, widths[i] - cell.length));
     cells.push(ALIGN[i] === "start" ? pad + cell : cell + pad);
   }

@@ -7,11 +7,21 @@ dates after which it no longer answers); both are read for the model's kind and 
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
 from ..domain import Model
-from .wire import Page, PageRequest, as_dict, as_int, expect_list, next_by_last_id
+from .wire import (
+    Page,
+    PageRequest,
+    as_dict,
+    as_int,
+    expect_list,
+    next_by_last_id,
+    to_models,
+    with_facts,
+)
 
 AUTH = "api-key"
 HEADERS: dict[str, str] = {}
@@ -41,18 +51,17 @@ def _status(item: dict[str, Any], now: float) -> str | None:
 
 
 def to_model(provider_id: str, item: dict[str, Any], now: float) -> Model:
-    return Model(
-        provider_id=provider_id,
-        id=item["id"],
+    return Model(**with_facts(
+        "provider", provider_id=provider_id, id=item["id"],
         name=str(item.get("name") or item["id"]),
         created=as_int(item.get("created_at") or item.get("created")),
         kind=_kind(as_dict(item, "capabilities")),
         status=_status(item, now),
-    )
+    ))
 
 
 def parse_page(provider_id: str, payload: Any, request: PageRequest) -> Page:
     items = expect_list(payload, "data")
     now = time.time()
-    models = [to_model(provider_id, item, now) for item in items]
+    models = to_models(provider_id, items, functools.partial(to_model, now=now))
     return Page(models, next_by_last_id(payload, items, request, "after"))

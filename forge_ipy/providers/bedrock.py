@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain import Model
-from .wire import Page, PageRequest, as_dict, expect_list
+from .wire import Page, PageRequest, as_dict, as_strings, expect_list, to_models, with_facts
 
 AUTH = "sigv4:bedrock"
 HEADERS: dict[str, str] = {}
@@ -23,27 +23,19 @@ def first_page() -> PageRequest:
     return PageRequest("/foundation-models")
 
 
-def _modalities(item: dict[str, Any], key: str) -> tuple[str, ...]:
-    values = item.get(key)
-    if not isinstance(values, list):
-        return ()
-    return tuple(v.lower() for v in values if isinstance(v, str))
-
-
 def to_model(provider_id: str, item: dict[str, Any]) -> Model:
-    outputs = _modalities(item, "outputModalities")
+    outputs = as_strings(item.get("outputModalities"))
     lifecycle = as_dict(item, "modelLifecycle").get("status")
-    return Model(
-        provider_id=provider_id,
-        id=item["modelId"],
+    return Model(**with_facts(
+        "provider", provider_id=provider_id, id=item["modelId"],
         name=str(item.get("modelName") or item["modelId"]),
-        input_modalities=_modalities(item, "inputModalities"),
+        input_modalities=as_strings(item.get("inputModalities")),
         output_modalities=outputs,
         kind=next((kind for modality, kind in _KINDS if modality in outputs), None),
         status="deprecated" if lifecycle == "LEGACY" else None,
-    )
+    ))
 
 
 def parse_page(provider_id: str, payload: Any, request: PageRequest) -> Page:
     items = expect_list(payload, "modelSummaries", id_field="modelId")
-    return Page([to_model(provider_id, item) for item in items])
+    return Page(to_models(provider_id, items, to_model))
