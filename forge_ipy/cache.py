@@ -94,6 +94,11 @@ class CacheFile:
         self._locked = False  # this object holds the lock (inside `write`)
         self._lock_stuck_until = 0.0  # time.monotonic() before which writes skip the lock
         self._read_signature: tuple[int, int] | None = None
+        # What the file held when this object last wrote it, and its signature then: a write
+        # that finds the file unchanged merges into that instead of reading and checking every
+        # model again (a fetch of many providers writes once per provider).
+        self._written: tuple[tuple[int, int] | None, dict[str, CacheEntry]] = (None, {})
+        self._json_memo: dict[str, tuple[CacheEntry, dict[str, Any]]] = {}
 
     @property
     def lock_path(self) -> Path:
@@ -166,7 +171,9 @@ class CacheFile:
             make_folder(self.path.parent)
             with self._write_lock():
                 self._locked = True
-                entries = self.read()
+                signature, written = self._written
+                unchanged = signature is not None and signature == self.signature()
+                entries = dict(written) if unchanged else self.read()
                 if self.read_only:
                     return {}
                 for pid, fp in (remove or {}).items():
@@ -176,8 +183,10 @@ class CacheFile:
                     if pid not in entries or entries[pid].fetched_at <= entry.fetched_at:
                         entries[pid] = entry
                 payload = {"schema": SCHEMA,
-                           "entries": {pid: e.to_json() for pid, e in sorted(entries.items())}}
+                           "entries": {pid: self._entry_json(e) for pid, e in
+                                       sorted(entries.items())}}
                 atomic_write(self.path, to_json(payload, separators=(",", ":")))
+                self._written = (self.signature(), dict(entries))
                 self._write_index(entries)
                 return entries
         except Timeout:
@@ -218,6 +227,13 @@ class CacheFile:
     @property
     def index_path(self) -> Path:
         return self.path.with_name(cache_rules.INDEX_NAME)
+
+    def _entry_json(self, entry: CacheEntry) -> dict[str, Any]:
+        """`entry.to_json()`, made once per entry: every write rewrites every entry."""
+        memo = self._json_memo.get(entry.provider_id)
+        if memo is None or memo[0] is not entry:
+            memo = self._json_memo[entry.provider_id] = (entry, entry.to_json())
+        return memo[1]
 
     def _write_index(self, entries: Mapping[str, CacheEntry]) -> None:
         """Rewrite the names index that shell completion reads, tied to the file just written.

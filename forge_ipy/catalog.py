@@ -363,15 +363,25 @@ class Catalog:
         return toggle_favourite(full_name).favourites
 
 
+_listed_memo: dict[str, tuple[CacheEntry, int, list[str]]] = {}
+
+
 def _listed_names(entry: CacheEntry) -> list[str]:
     """The names shell completion offers for `entry`: those a listing shows by default, the
-    model facts included (the index is written from a worker thread, never the loop)."""
+    model facts included (the index is written from a worker thread, never the loop).
+    Worked out once per entry and catalog of facts: the index is rewritten with every write."""
+    generation = facts.generation()
+    memo = _listed_memo.get(entry.provider_id)
+    if memo is not None and memo[0] is entry and memo[1] == generation:
+        return memo[2]
     try:
         spec = all_specs().get(entry.provider_id)
     except SettingError:  # a broken config.toml: what the provider said
         spec = None
     models = facts.enrich(entry.models, spec) if spec else entry.models
-    return [m.id for m in models if m.listed_by_default]
+    names = [m.id for m in models if m.listed_by_default]
+    _listed_memo[entry.provider_id] = (entry, generation, names)
+    return names
 
 
 _default: Catalog | None = None

@@ -35,10 +35,24 @@ def salt_paths() -> tuple[str, str]:
 def aws_files() -> tuple[str, str]:
     """The AWS chain's shared credentials file and config file, where botocore looks for
     them (their profiles can log Amazon Bedrock in)."""
-    home = os.path.expanduser("~")
-    return (os.environ.get("AWS_SHARED_CREDENTIALS_FILE")
-            or os.path.join(home, ".aws", "credentials"),
-            os.environ.get("AWS_CONFIG_FILE") or os.path.join(home, ".aws", "config"))
+    return _aws_files(os.environ.get("AWS_SHARED_CREDENTIALS_FILE"),
+                      os.environ.get("AWS_CONFIG_FILE"), os.environ.get("HOME"))
+
+
+_aws_memo: dict[tuple[str | None, ...], tuple[str, str]] = {}
+
+
+def _aws_files(credentials: str | None, config: str | None,
+               home_variable: str | None) -> tuple[str, str]:
+    # Asked on every list request: the paths are worked out once per set of variables.
+    key = (credentials, config, home_variable)
+    found = _aws_memo.get(key)
+    if found is None:
+        home = os.path.expanduser("~")
+        found = (credentials or os.path.join(home, ".aws", "credentials"),
+                 config or os.path.join(home, ".aws", "config"))
+        _aws_memo[key] = found
+    return found
 
 
 def _folder(variable: str, platform_function: str) -> str:

@@ -164,8 +164,31 @@ def validate(name: str, value: object, origin: str = "argument") -> object:
     raise SettingError(f"unknown setting {name!r}; known settings: {', '.join(SETTING_NAMES)}")
 
 
+_ENV_NAMES = tuple(_env_name(name) for name in SETTING_NAMES)
+_settings_memo: dict[tuple, Settings] = {}
+
+
 def resolve_settings(overrides: Mapping[str, object] | None = None) -> Settings:
-    """The settings in force now. `overrides` holds explicit arguments and `%config` values."""
+    """The settings in force now. `overrides` holds explicit arguments and `%config` values.
+
+    Called on every list request: the answer is reused while its inputs (the overrides, the
+    variables, config.toml) are the same."""
+    given = tuple((k, v) for k, v in (overrides or {}).items() if v is not None)
+    key = (given, tuple(map(os.environ.get, _ENV_NAMES)),
+           file_stamp(os.path.join(config_dir(), "config.toml")))
+    try:
+        found = _settings_memo.get(key)
+    except TypeError:  # an unhashable override: check it the long way (and refuse it there)
+        return _resolve(overrides)
+    if found is None:
+        found = _resolve(overrides)
+        if len(_settings_memo) > 64:
+            _settings_memo.clear()
+        _settings_memo[key] = found
+    return found
+
+
+def _resolve(overrides: Mapping[str, object] | None) -> Settings:
     overrides = overrides or {}
     config = None
     values: dict[str, object] = {}
