@@ -35,7 +35,9 @@ from forge_ipy.redact import redact
 from forge_ipy.settings import cache_dir
 from forge_ipy.testing import FakeModel, hostile_models, sample_models
 
-KEY = "sk-proj-Zq8vN3xT7bW2mK9pL4rJ6hY1cF5dG0sA"
+# Shaped like a real project key (the `sk-proj-` prefix matters to redaction), but too short
+# for secret scanners to take it for one.
+KEY = "sk-proj-Zq8vN3xT7bW2mK9p"
 UNSAFE = ("\x1b", "\x07", "\r", "\u202e")
 
 
