@@ -153,8 +153,12 @@ def cleared_summary(cleared: Sequence[str]) -> str:
 
 
 def refresh_summary(listing: ModelListing) -> str:
-    """`Refreshed 3 providers, 120 models.`, and which models are new on a second line."""
-    text = (f"Refreshed {format_count(len(listing.providers), 'provider')}, "
+    """`Refreshed 3 providers, 120 models.` (`Refreshed 2 of 3 providers` when some failed:
+    their states follow), and which models are new on a second line."""
+    done = sum(p.ok for p in listing.providers)
+    asked = len(listing.providers)
+    who = format_count(done, "provider") if done == asked else f"{done} of {asked} providers"
+    text = (f"Refreshed {who}, "
             f"{format_count(len(listing), 'model')}.")
     added = new_models(listing)
     return f"{text}\n{added}" if added else text

@@ -11,6 +11,7 @@ from forge_ipy.formatting import (
     format_tokens,
     listing_line,
     new_models,
+    refresh_summary,
     state_parts,
 )
 
@@ -73,3 +74,14 @@ def test_new_models_are_named_a_few_at_a_time():
     assert new_models(listing.filter("m7")) == "1 new: openai/m7"
     assert new_models(ModelListing(models, ())) == ""
     assert "7 new: openai/m1" in listing_line(listing, NOW)
+
+
+def test_a_refresh_counts_only_the_providers_that_answered():
+    ok = ProviderStatus(id="openai", name="OpenAI", ok=True, model_count=1)
+    failed = ProviderStatus(id="groq", name="Groq", ok=False, error_kind="unreachable",
+                            error="cannot reach api.groq.com")
+    model = Model(provider_id="openai", id="gpt-4o")
+    assert refresh_summary(ModelListing((model,), (ok,))) == "Refreshed 1 provider, 1 model."
+    assert refresh_summary(ModelListing((model,), (ok, failed))) == \
+        "Refreshed 1 of 2 providers, 1 model."
+    assert refresh_summary(ModelListing((), (failed,))) == "Refreshed 0 of 1 providers, 0 models."
