@@ -192,8 +192,9 @@ def cmd_models(options: argparse.Namespace) -> int:
     elif options.porcelain:
         print("\n".join(porcelain_lines(listing)))
     elif not nobody:
-        columns = MODEL_COLUMNS_ALL if options.all else MODEL_COLUMNS
-        print(format_table(columns, [model_row(m, options.all) for m in listing]))
+        if listing.models:  # a header over no rows says nothing the summary does not
+            columns = MODEL_COLUMNS_ALL if options.all else MODEL_COLUMNS
+            print(format_table(columns, [model_row(m, options.all) for m in listing]))
         print(f"\n{models_summary(listing)}", file=sys.stderr)
     if nobody:
         return _nobody_logged_in(providers)

@@ -89,9 +89,10 @@ def test_a_failed_provider_is_reported_on_stderr_while_the_rest_print(loopback, 
 def test_every_provider_failing_exits_non_zero(loopback, serve, capsys):
     loopback.add("openai", failure="status:500")
     serve()
-    code, _, err = run(capsys, "models")
+    code, out, err = run(capsys, "models")
     assert code != 0
     assert "openai: failed: HTTP 500" in err
+    assert out == ""  # no header over no rows
 
 
 @pytest.mark.parametrize("fmt", ["table", "--json", "--porcelain"])
